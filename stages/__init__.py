@@ -1,0 +1,1 @@
+"""primps.stages: the `primps` command line and one module per pipeline stage."""

@@ -1,0 +1,48 @@
+"""The `primps` console command.
+
+Each stage module exposes ``register(subparsers)``, which adds its sub-command and sets ``func`` (called with the
+parsed namespace, returning an exit code). Stage modules import heavy libraries (torch, dask) inside ``func`` so that
+``primps --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from pipeline.errors import UsageError
+
+# Order is the order shown in `primps --help`.
+STAGE_MODULES = [
+    "stages.preview",
+    "stages.bench",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="primps",
+        description="Primitives-PS synthetic pretraining data for GANs: preview, render, train, evaluate.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in STAGE_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except UsageError as exc:
+        print(f"primps {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"primps {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
