@@ -1,0 +1,202 @@
+"""numba rasterizers writing into a uint8 [H, W, 3] canvas (and a uint8 [H, W] mask). No OpenCV.
+
+A shape is a kind code and a float64 parameter row ``(cx, cy, s1, s2, angle, thickness)`` in pixels/radians, with
+pixel (i, j) sampled at its centre (x, y) = (j + 0.5, i + 0.5). Shapes are filled by scanline: for each row the
+inside interval is solved in closed form (all four kinds are convex), so the cost is proportional to the painted area:
+
+- LINE: a segment of half-length s1 through (cx, cy) at ``angle``, ``thickness`` pixels wide (round caps).
+- CIRCLE: radius s1.
+- ELLIPSE: semi-axes s1 (along ``angle``) and s2, rotated by ``angle``.
+- RECTANGLE: axis-aligned, half-width s1 and half-height s2.
+
+All functions are ``@njit(cache=True, nogil=True)`` with fastmath off, so results are exact IEEE arithmetic and
+reproducible, and threads can render in parallel.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+LINE, CIRCLE, ELLIPSE, RECTANGLE = 0, 1, 2, 3
+KIND_CODES = {"line": LINE, "circle": CIRCLE, "ellipse": ELLIPSE, "rectangle": RECTANGLE}
+N_PARAMS = 6
+
+
+_INF = 1e30
+
+
+@njit(cache=True, nogil=True)
+def _linear_interval(alpha, beta, lo, hi):
+    """The dx interval where lo <= alpha * dx + beta <= hi (possibly empty: returned lo > hi)."""
+    if alpha > 1e-12:
+        return (lo - beta) / alpha, (hi - beta) / alpha
+    if alpha < -1e-12:
+        return (hi - beta) / alpha, (lo - beta) / alpha
+    if lo <= beta <= hi:
+        return -_INF, _INF
+    return _INF, -_INF
+
+
+@njit(cache=True, nogil=True)
+def _disc_interval(px, py, r, y):
+    dy = y - py
+    q = r * r - dy * dy
+    if q < 0.0:
+        return _INF, -_INF
+    half = math.sqrt(q)
+    return px - half, px + half
+
+
+@njit(cache=True, nogil=True)
+def _row_span(kind, p, c, s, y):
+    """The closed x-interval [xl, xh] of row y that lies inside the shape (xl > xh when empty)."""
+    cx, cy, s1, s2, th = p[0], p[1], p[2], p[3], p[5]
+    dy = y - cy
+    if kind == CIRCLE:
+        return _disc_interval(cx, cy, s1, y)
+    if kind == RECTANGLE:
+        if abs(dy) <= s2:
+            return cx - s1, cx + s1
+        return _INF, -_INF
+    if kind == ELLIPSE:
+        ia = 1.0 / (s1 * s1)
+        ib = 1.0 / (s2 * s2)
+        qa = c * c * ia + s * s * ib
+        qb = 2.0 * c * s * (ia - ib) * dy
+        qc = (s * s * ia + c * c * ib) * dy * dy - 1.0
+        disc = qb * qb - 4.0 * qa * qc
+        if disc < 0.0:
+            return _INF, -_INF
+        r = math.sqrt(disc)
+        return cx + (-qb - r) / (2.0 * qa), cx + (-qb + r) / (2.0 * qa)
+    # LINE: a capsule = band |u| <= s1, |v| <= th/2, plus discs of radius th/2 at both ends (convex: one interval)
+    ht = 0.5 * th
+    l1, h1 = _linear_interval(c, dy * s, -s1, s1)
+    l2, h2 = _linear_interval(-s, dy * c, -ht, ht)
+    xl, xh = max(l1, l2), min(h1, h2)
+    if xl <= xh:
+        xl += cx
+        xh += cx
+    a0, a1 = _disc_interval(cx + s1 * c, cy + s1 * s, ht, y)
+    b0, b1 = _disc_interval(cx - s1 * c, cy - s1 * s, ht, y)
+    if a0 <= a1:
+        xl, xh = (a0, a1) if xl > xh else (min(xl, a0), max(xh, a1))
+    if b0 <= b1:
+        xl, xh = (b0, b1) if xl > xh else (min(xl, b0), max(xh, b1))
+    return xl, xh
+
+
+@njit(cache=True, nogil=True)
+def _row_range(kind, p, c, s, h):
+    """Rows that can intersect the shape (bounding box in y), clipped to 0..h."""
+    cy, s1, s2, th = p[1], p[2], p[3], p[5]
+    if kind == LINE:
+        ey = abs(s1 * s) + 0.5 * th
+    elif kind == CIRCLE:
+        ey = s1
+    elif kind == ELLIPSE:
+        ey = math.sqrt((s1 * s) ** 2 + (s2 * c) ** 2)
+    else:
+        ey = s2
+    i0 = max(0, int(math.floor(cy - ey - 0.5)))
+    i1 = min(h, int(math.ceil(cy + ey + 0.5)) + 1)
+    return i0, i1
+
+
+@njit(cache=True, nogil=True)
+def _col_range(xl, xh, w):
+    """Pixel columns j with xl <= j + 0.5 <= xh, clipped to 0..w (as a half-open range)."""
+    if xl > xh:
+        return 0, 0
+    j0 = max(0, int(math.ceil(xl - 0.5)))
+    j1 = min(w, int(math.floor(xh - 0.5)) + 1)
+    return j0, max(j0, j1)
+
+
+@njit(cache=True, nogil=True)
+def draw_shapes(canvas, kinds, params, colors):
+    """Paint shapes in order (later ones on top) with solid colours. kinds int[n], params f8[n,6], colors u1[n,3]."""
+    h, w = canvas.shape[0], canvas.shape[1]
+    for k in range(kinds.shape[0]):
+        kind = kinds[k]
+        p = params[k]
+        c, s = math.cos(p[4]), math.sin(p[4])
+        r, g, b = colors[k, 0], colors[k, 1], colors[k, 2]
+        i0, i1 = _row_range(kind, p, c, s, h)
+        for i in range(i0, i1):
+            xl, xh = _row_span(kind, p, c, s, i + 0.5)
+            j0, j1 = _col_range(xl, xh, w)
+            for j in range(j0, j1):
+                canvas[i, j, 0] = r
+                canvas[i, j, 1] = g
+                canvas[i, j, 2] = b
+
+
+@njit(cache=True, nogil=True)
+def draw_mask(mask, kind, params):
+    """Set mask[i, j] = 1 inside one shape (params f8[6]); returns the number of pixels set."""
+    h, w = mask.shape[0], mask.shape[1]
+    c, s = math.cos(params[4]), math.sin(params[4])
+    i0, i1 = _row_range(kind, params, c, s, h)
+    count = 0
+    for i in range(i0, i1):
+        xl, xh = _row_span(kind, params, c, s, i + 0.5)
+        j0, j1 = _col_range(xl, xh, w)
+        for j in range(j0, j1):
+            mask[i, j] = 1
+        count += j1 - j0
+    return count
+
+
+def inside_reference(kind: int, p: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Vectorised point-in-shape test (numpy, slow) used by tests to check the span rasterizer."""
+    cx, cy, s1, s2, ang, th = (float(v) for v in p)
+    dx, dy = x - cx, y - cy
+    if kind == CIRCLE:
+        return dx * dx + dy * dy <= s1 * s1
+    if kind == RECTANGLE:
+        return (np.abs(dx) <= s1) & (np.abs(dy) <= s2)
+    c, s = math.cos(ang), math.sin(ang)
+    u = dx * c + dy * s
+    v = -dx * s + dy * c
+    if kind == ELLIPSE:
+        return (u / s1) ** 2 + (v / s2) ** 2 <= 1.0
+    uc = np.clip(u, -s1, s1)
+    return (u - uc) ** 2 + v * v <= 0.25 * th * th
+
+
+@njit(cache=True, nogil=True)
+def field_to_channel(field, canvas, c, mask, use_mask):
+    """Normalise a float32 field [H, W] to 0..255 (min-max over the whole field) and write canvas[:, :, c].
+
+    With use_mask, only pixels where mask != 0 are written (the textured salient fill).
+    """
+    h, w = canvas.shape[0], canvas.shape[1]
+    mn = field[0, 0]
+    mx = mn
+    for i in range(h):
+        for j in range(w):
+            v = field[i, j]
+            mn = min(mn, v)
+            mx = max(mx, v)
+    sc = np.float32(255.0) / (mx - mn) if mx > mn else np.float32(0.0)
+    half = np.float32(0.5)
+    top = np.float32(255.0)
+    for i in range(h):
+        for j in range(w):
+            if use_mask and mask[i, j] == 0:
+                continue
+            canvas[i, j, c] = np.uint8(min((field[i, j] - mn) * sc + half, top))
+
+
+@njit(cache=True, nogil=True)
+def fill(canvas, r, g, b):
+    """Fill the canvas with one colour."""
+    for i in range(canvas.shape[0]):
+        for j in range(canvas.shape[1]):
+            canvas[i, j, 0] = r
+            canvas[i, j, 1] = g
+            canvas[i, j, 2] = b

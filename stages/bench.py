@@ -1,0 +1,64 @@
+"""`primps bench`: micro-benchmarks printing one JSON line each. Sub-commands: `synth` (add more with _register_*)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "bench",
+        help="micro-benchmarks (one JSON line each)",
+        description="Micro-benchmarks. Each sub-command prints one JSON line on stdout.",
+    )
+    sub = p.add_subparsers(dest="bench_command", metavar="BENCH", required=True)
+    _register_synth(sub)
+
+
+def _register_synth(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "synth",
+        help="synthesis speed, one process",
+        description="Time the synthesizer (render_one, into a reused buffer) over --n images in this one process "
+                    "(after a JIT warm-up that is not timed) and print {ms_per_img, img_per_s, cpu_ms_per_img, ...} "
+                    "as one JSON line: wall-clock figures, plus the CPU time this (single-threaded) process used, "
+                    "which is less disturbed by other load on the machine. Encoding and I/O are not included.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--resolution", default="256", help="'256' or '256x128' (H x W)")
+    p.add_argument("--n", type=int, default=500, help="images to time")
+    p.add_argument("--variant", default="primitives-ps", help="synth variant")
+    p.add_argument("--seed", type=int, default=0, help="dataset seed")
+    p.add_argument("--config", default=None, help="synth config YAML (as for `primps preview`)")
+    p.set_defaults(func=run_synth)
+
+
+def run_synth(args: argparse.Namespace) -> int:
+    import time
+
+    from pipeline.config import VARIANTS, parse_resolution
+    from pipeline.errors import UsageError
+    from pipeline.synth import render_into, warm_up
+    from stages.preview import load_synth_config
+
+    import numpy as np
+
+    if args.n < 1:
+        raise UsageError(f"--n must be >= 1, got {args.n}")
+    if args.variant not in VARIANTS:
+        raise UsageError(f"--variant must be one of {', '.join(VARIANTS)}, got {args.variant!r}")
+    h, w = parse_resolution(args.resolution)
+    cfg = load_synth_config(args.config).replace(height=h, width=w, variant=args.variant)
+    warm_up(cfg)
+    canvas = np.empty((h, w, 3), dtype=np.uint8)
+    render_into(cfg, args.seed, 10**9, canvas)  # warm the FFT plan cache at this size
+    c0, t0 = time.process_time(), time.perf_counter()
+    for i in range(args.n):
+        render_into(cfg, args.seed, i, canvas)
+    dt = time.perf_counter() - t0
+    cpu = time.process_time() - c0
+    print(json.dumps({"bench": "synth", "variant": cfg.variant, "height": h, "width": w, "n": args.n,
+                      "n_shapes": cfg.n_shapes, "ms_per_img": round(dt / args.n * 1e3, 4),
+                      "img_per_s": round(args.n / dt, 2), "cpu_ms_per_img": round(cpu / args.n * 1e3, 4)}))
+    return 0

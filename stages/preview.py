@@ -1,0 +1,121 @@
+"""`primps preview`: render a grid of synthetic samples to a PNG (one row per variant with --variant all)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+from pipeline.config import VARIANTS
+from pipeline.errors import UsageError
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "preview",
+        help="render a grid of synthetic images to a PNG",
+        description="Render --n synthetic samples (indices 0..n-1 under --seed) into one PNG grid. With --variant all "
+                    "there is one row per variant, in the order " + ", ".join(VARIANTS) + ". The file is written "
+                    "under a temporary name and renamed.",
+    )
+    p.add_argument("--variant", default=None,
+                   help="one of " + ", ".join(VARIANTS) + ", or 'all' (default: the config's variant, "
+                        "primitives-ps)")
+    p.add_argument("--n", type=int, default=16, help="samples per row with --variant all; otherwise in total, in a "
+                                                     "near-square grid (default: %(default)s)")
+    p.add_argument("--resolution", default=None, help="image size, '256' or '256x128' (H x W); default: the "
+                                                      "config's (256)")
+    p.add_argument("--seed", type=int, default=0, help="dataset seed (default: %(default)s)")
+    p.add_argument("--config", default=None, help="synth config YAML (a SynthConfig mapping, or a file with a "
+                                                  "top-level 'synth' section such as params.yaml)")
+    p.add_argument("--n-shapes", type=int, default=None, help="override the number of shapes N (0..500)")
+    p.add_argument("--size-policy", default=None, choices=["decay", "fix", "rand"], help="override the size policy")
+    p.add_argument("--out", required=True, help="output PNG path")
+    p.set_defaults(func=run)
+
+
+def load_synth_config(path: str | None):
+    """SynthConfig from --config: a plain mapping, or a file with a 'synth' section."""
+    from pipeline.config import SynthConfig, load_config
+
+    if path is None:
+        return SynthConfig()
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError):
+        return load_config(path)  # raises the proper ConfigError
+    if isinstance(data, dict) and "synth" in data and isinstance(data["synth"], dict):
+        return load_config(path, section="synth")
+    return load_config(path)
+
+
+def make_grid(images, rows: int, cols: int, pad: int = 2):
+    """Tile uint8 [N, H, W, 3] images into a [rows*(H+pad)+pad, cols*(W+pad)+pad, 3] grid with white padding."""
+    import numpy as np
+
+    n, h, w, _ = images.shape
+    grid = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, 3), 255, dtype=np.uint8)
+    for k in range(n):
+        r, c = divmod(k, cols)
+        y, x = pad + r * (h + pad), pad + c * (w + pad)
+        grid[y:y + h, x:x + w] = images[k]
+    return grid
+
+
+def write_png_atomic(array, out: Path) -> None:
+    from PIL import Image
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=out.name + ".", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            Image.fromarray(array).save(fh, format="PNG")
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600
+        os.replace(tmp, out)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from pipeline.config import parse_resolution, with_overrides
+    from pipeline.synth import render_batch
+
+    if not 1 <= args.n <= 1024:
+        raise UsageError(f"--n must be in 1..1024, got {args.n}")
+    if args.seed < 0:
+        raise UsageError(f"--seed must be >= 0, got {args.seed}")
+    out = Path(args.out)
+    if out.suffix.lower() != ".png":
+        raise UsageError(f"--out must end in .png, got {args.out}")
+    cfg = load_synth_config(args.config)
+    h = w = None
+    if args.resolution is not None:
+        h, w = parse_resolution(args.resolution)
+    cfg = with_overrides(cfg, height=h, width=w, n_shapes=args.n_shapes, size_policy=args.size_policy)
+    if args.variant == "all":
+        variants = list(VARIANTS)
+    elif args.variant is None:
+        variants = [cfg.variant]
+    elif args.variant in VARIANTS:
+        variants = [args.variant]
+    else:
+        raise UsageError(f"--variant must be one of {', '.join(VARIANTS)} or all, got {args.variant!r}")
+    if len(variants) > 1:
+        rows, cols = len(variants), args.n
+        imgs = np.concatenate([render_batch(cfg.replace(variant=v), args.seed, range(args.n)) for v in variants])
+    else:
+        cols = int(np.ceil(np.sqrt(args.n)))
+        rows = int(np.ceil(args.n / cols))
+        imgs = render_batch(cfg.replace(variant=variants[0]), args.seed, range(args.n))
+    write_png_atomic(make_grid(imgs, rows, cols), out)
+    print(f"preview: wrote {out} ({rows} row(s) x {cols}: {', '.join(variants)}; {cfg.height}x{cfg.width}, "
+          f"seed {args.seed})")
+    return 0

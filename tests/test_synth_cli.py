@@ -1,0 +1,73 @@
+"""`primps preview` and `primps bench synth`."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipeline.config import SynthConfig
+from pipeline.synth import render_one
+from stages.cli import main
+
+
+def test_preview_all_variants_grid(tmp_path, capsys):
+    out = tmp_path / "sub" / "grid.png"
+    assert main(["preview", "--variant", "all", "--n", "3", "--resolution", "32", "--seed", "1",
+                 "--out", str(out)]) == 0
+    img = np.asarray(Image.open(out))
+    pad = 2
+    assert img.shape == (4 * (32 + pad) + pad, 3 * (32 + pad) + pad, 3)
+    # row 4 (primitives-ps), column 2 is sample index 1 under seed 1
+    y, x = pad + 3 * (32 + pad), pad + 1 * (32 + pad)
+    assert np.array_equal(img[y:y + 32, x:x + 32], render_one(SynthConfig(height=32, width=32), 1, 1))
+    assert [p.name for p in out.parent.iterdir()] == ["grid.png"]  # no temporary left behind
+    assert "grid.png" in capsys.readouterr().out
+
+
+def test_preview_one_variant_with_config_nonsquare(tmp_path):
+    cfgfile = tmp_path / "params.yaml"
+    cfgfile.write_text("synth:\n  variant: primitives\n  n_shapes: 5\n")
+    out = tmp_path / "g.png"
+    assert main(["preview", "--n", "4", "--resolution", "24x40", "--config", str(cfgfile), "--out", str(out)]) == 0
+    img = np.asarray(Image.open(out))
+    assert img.shape == (2 * 26 + 2, 2 * 42 + 2, 3)
+    ref = render_one(SynthConfig(variant="primitives", n_shapes=5, height=24, width=40), 0, 0)
+    assert np.array_equal(img[2:26, 2:42], ref)
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--variant", "nope"], "--variant"),
+    (["--resolution", "8"], "height"),
+    (["--n", "0"], "--n"),
+    (["--n-shapes", "900"], "n_shapes"),
+    (["--config", "/no/such/file.yaml"], "not found"),
+])
+def test_preview_usage_errors_exit_2(tmp_path, capsys, argv, needle):
+    out = tmp_path / "x.png"
+    assert main(["preview", "--out", str(out), *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_preview_bad_config_key(tmp_path, capsys):
+    cfgfile = tmp_path / "s.yaml"
+    cfgfile.write_text("n_shape: 3\n")
+    assert main(["preview", "--config", str(cfgfile), "--out", str(tmp_path / "x.png")]) == 2
+    assert "n_shape" in capsys.readouterr().err
+
+
+def test_bench_synth_prints_one_json_line(capsys):
+    assert main(["bench", "synth", "--resolution", "32", "--n", "5"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1
+    rec = json.loads(lines[0])
+    assert rec["n"] == 5 and rec["height"] == 32 and rec["ms_per_img"] > 0 and rec["img_per_s"] > 0
+    assert abs(rec["ms_per_img"] * rec["img_per_s"] - 1000) < 50
+
+
+def test_bench_synth_bad_variant(capsys):
+    assert main(["bench", "synth", "--variant", "x", "--n", "1"]) == 2
