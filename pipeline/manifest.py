@@ -1,0 +1,168 @@
+"""Dataset manifests: one JSON file that names and checks a set of WebDataset shards.
+
+Public API
+----------
+``build_manifest(*, dataset_id, kind, resolution, image_format, shards, shard_dir, manifest_path, config=None,
+config_hash=None, generator_version=None, extra=None) -> dict``
+    ``kind`` is ``"synthetic"`` or ``"ingest"``; ``shards`` a list of ``ShardInfo`` in order; ``shard_dir`` the
+    directory holding the tars. The shard directory is stored *relative to the manifest file's directory*, so a
+    copied tree (manifests/ + shards) still resolves. ``n_images`` is the sum of the shard counts. No timestamps:
+    equal inputs give byte-identical manifests.
+``write_manifest(path, manifest_dict)``
+    Canonical JSON (sorted keys, indent 1), written under a temporary name and renamed.
+``load_manifest(path) -> Manifest``
+    ``path`` is a manifest JSON file, or a shard directory containing ``manifest.json``. Raises ``UsageError``
+    naming the file if it is missing or malformed.
+``write_wids_index(shard_dir, shards, name)``
+    ``wids-shard-index-v1`` JSON (``<shard_dir>/wids-index.json``) with relative urls so that
+    ``wids.ShardListDataset(path)`` random-accesses the shards.
+
+``Manifest`` attributes: ``path``, ``dataset_id``, ``kind``, ``resolution`` (H, W), ``n_images``, ``image_format``,
+``config`` (dict or None), ``config_hash``, ``generator_version``, ``shards`` (list of ShardInfo), ``data`` (the raw
+dict); methods ``shard_dir()`` and ``shard_paths()`` (absolute paths).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from pipeline.errors import UsageError
+from pipeline.shards import ShardInfo, atomic_write_bytes
+
+MANIFEST_FORMAT = "primps-manifest-v1"
+KINDS = ("synthetic", "ingest")
+SHARD_DIR_MANIFEST = "manifest.json"
+WIDS_INDEX_NAME = "wids-index.json"
+
+
+def _canonical(d: dict) -> bytes:
+    return (json.dumps(d, sort_keys=True, indent=1) + "\n").encode()
+
+
+def build_manifest(
+    *,
+    dataset_id: str,
+    kind: str,
+    resolution: Sequence[int],
+    image_format: str,
+    shards: Sequence[ShardInfo],
+    shard_dir: str | os.PathLike,
+    manifest_path: str | os.PathLike,
+    config: dict | None = None,
+    config_hash: str | None = None,
+    generator_version: str | None = None,
+    extra: dict | None = None,
+) -> dict:
+    if kind not in KINDS:
+        raise ValueError(f"manifest kind must be one of {KINDS}, got {kind!r}")
+    rel = os.path.relpath(os.path.abspath(shard_dir), os.path.dirname(os.path.abspath(manifest_path)))
+    d: dict[str, Any] = {
+        "format": MANIFEST_FORMAT,
+        "dataset_id": dataset_id,
+        "kind": kind,
+        "resolution": [int(resolution[0]), int(resolution[1])],
+        "image_format": image_format,
+        "n_images": int(sum(s.n_samples for s in shards)),
+        "n_shards": len(shards),
+        "shard_dir": Path(rel).as_posix(),
+        "shards": [s.to_dict() for s in shards],
+        "config": config,
+        "config_hash": config_hash,
+        "generator_version": generator_version,
+        "wids_index": WIDS_INDEX_NAME,
+    }
+    for k, v in (extra or {}).items():
+        if k in d:
+            raise ValueError(f"extra manifest key {k!r} clashes with a standard key")
+        d[k] = v
+    return d
+
+
+def write_manifest(path: str | os.PathLike, manifest: dict) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, _canonical(manifest))
+    return path
+
+
+def write_wids_index(shard_dir: str | os.PathLike, shards: Sequence[ShardInfo], name: str) -> Path:
+    index = {
+        "__kind__": "wids-shard-index-v1",
+        "wids_version": 1,
+        "name": name,
+        "shardlist": [{"url": s.file, "nsamples": s.n_samples} for s in shards],
+    }
+    path = Path(shard_dir) / WIDS_INDEX_NAME
+    atomic_write_bytes(path, _canonical(index))
+    return path
+
+
+@dataclass
+class Manifest:
+    path: Path
+    data: dict = field(repr=False)
+
+    dataset_id: str = ""
+    kind: str = ""
+    resolution: tuple[int, int] = (0, 0)
+    n_images: int = 0
+    image_format: str = ""
+    config: dict | None = None
+    config_hash: str | None = None
+    generator_version: str | None = None
+    shards: list[ShardInfo] = field(default_factory=list)
+
+    def shard_dir(self) -> Path:
+        """Absolute shard directory: stored path relative to the manifest; else a same-named dir beside it."""
+        base = self.path.parent
+        rel = Path(self.data.get("shard_dir", "."))
+        cand = (base / rel).resolve()
+        if cand.is_dir():
+            return cand
+        for alt in (base / rel.name, base.parent / rel.name):
+            if alt.is_dir() and self.shards and (alt / self.shards[0].file).exists():
+                return alt.resolve()
+        return cand
+
+    def shard_paths(self) -> list[str]:
+        d = self.shard_dir()
+        return [str(d / s.file) for s in self.shards]
+
+    def wids_index_path(self) -> Path:
+        return self.shard_dir() / self.data.get("wids_index", WIDS_INDEX_NAME)
+
+
+def load_manifest(path: str | os.PathLike) -> Manifest:
+    path = Path(path)
+    if path.is_dir():
+        path = path / SHARD_DIR_MANIFEST
+    if not path.is_file():
+        raise UsageError(f"manifest not found: {path}")
+    try:
+        d = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read manifest {path}: {exc}") from None
+    if not isinstance(d, dict) or d.get("format") != MANIFEST_FORMAT:
+        raise UsageError(f"{path} is not a primps manifest (format != {MANIFEST_FORMAT!r})")
+    try:
+        shards = [ShardInfo.from_dict(s) for s in d["shards"]]
+        res = d["resolution"]
+        return Manifest(
+            path=path.resolve(),
+            data=d,
+            dataset_id=str(d["dataset_id"]),
+            kind=str(d["kind"]),
+            resolution=(int(res[0]), int(res[1])),
+            n_images=int(d["n_images"]),
+            image_format=str(d["image_format"]),
+            config=d.get("config"),
+            config_hash=d.get("config_hash"),
+            generator_version=d.get("generator_version"),
+            shards=shards,
+        )
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise UsageError(f"malformed manifest {path}: {exc!r}") from None

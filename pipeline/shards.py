@@ -1,0 +1,258 @@
+"""Deterministic WebDataset shard writing and image codecs.
+
+Public API
+----------
+``encode_image(arr, fmt="png", quality=95) -> bytes``
+    Encode a ``uint8 [H, W, 3]`` array as ``png`` (imagecodecs, zlib level 1, Paeth filter, RLE strategy,
+    lossless), ``jpg`` (imagecodecs libjpeg, ``quality`` 1..100) or ``npy`` (NumPy ``.npy`` bytes).
+    ``decode_image(data, fmt)`` is the inverse.
+``write_shard(path, samples) -> ShardInfo``
+    ``samples`` is an iterable of ``(key, {ext: bytes})``. Members are written in the given order as
+    ``<key>.<ext>`` (exts sorted) with deterministic headers (mtime 0, uid/gid 0, owner ``primps``, mode 0644,
+    ustar format), so equal input gives a byte-identical tar. The tar streams to ``<path>.tmp-<pid>`` while being
+    hashed, is fsynced and renamed to ``path``; then the sidecar ``<path>.sha256.json`` (``sha256``, ``bytes``,
+    ``n_samples``, ``meta``) is written the same way. Memory use is one sample, whatever the shard size.
+``shard_is_complete(path, n_samples=None, meta=None) -> ShardInfo | None``
+    The shard's info when the tar and its sidecar exist, the tar's size and sha256 match the sidecar, and (if
+    given) the sample count and the ``meta`` stored by ``write_shard(..., meta=...)`` match.
+``file_sha256(path)``, ``count_samples(path)``, ``atomic_write_bytes(path, data)``.
+
+Keys must not contain dots (WebDataset splits the key from the extension at the first dot in the base name).
+The standard ``tar`` tool and a plain ``webdataset.WebDataset(urls)`` read the shards without importing primps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Iterable, Mapping
+
+import numpy as np
+
+from pipeline.errors import UsageError
+
+IMAGE_FORMATS = ("png", "jpg", "npy")
+SIDECAR_SUFFIX = ".sha256.json"
+_OWNER = "primps"
+
+
+@dataclass(frozen=True)
+class ShardInfo:
+    """What the manifest records for one shard. ``file`` is the base name of the tar."""
+
+    file: str
+    n_samples: int
+    bytes: int
+    sha256: str
+
+    def to_dict(self) -> dict:
+        return {"file": self.file, "n_samples": self.n_samples, "bytes": self.bytes, "sha256": self.sha256}
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> "ShardInfo":
+        return cls(file=str(d["file"]), n_samples=int(d["n_samples"]), bytes=int(d["bytes"]), sha256=str(d["sha256"]))
+
+
+def check_format(fmt: str, quality: int = 95) -> None:
+    """Raise UsageError for an unknown image format or an out-of-range JPEG quality."""
+    if fmt not in IMAGE_FORMATS:
+        raise UsageError(f"unknown image format {fmt!r}; choose one of {', '.join(IMAGE_FORMATS)}")
+    if not isinstance(quality, int) or not 1 <= quality <= 100:
+        raise UsageError(f"JPEG quality must be an integer in 1..100, got {quality!r}")
+
+
+def encode_image(arr: np.ndarray, fmt: str = "png", quality: int = 95) -> bytes:
+    """Encode a uint8 [H, W, 3] image. PNG is lossless (zlib level 1, Paeth, RLE: ~5x faster than Pillow's default)."""
+    import imagecodecs
+
+    if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
+        raise ValueError(f"expected uint8 [H, W, 3], got {arr.dtype} {arr.shape}")
+    arr = np.ascontiguousarray(arr)
+    if fmt == "png":
+        # Paeth filter + RLE strategy at zlib level 1: measured ~2x faster than libpng's adaptive filtering at
+        # level 1 and ~15 % smaller files on primitive images (benchmarks/bench_render.py); still lossless.
+        return bytes(imagecodecs.png_encode(arr, level=1, filter=imagecodecs.PNG.FILTER.PAETH,
+                                            strategy=imagecodecs.PNG.STRATEGY.RLE))
+    if fmt == "jpg":
+        return bytes(imagecodecs.jpeg8_encode(arr, level=int(quality)))
+    if fmt == "npy":
+        buf = io.BytesIO()
+        np.save(buf, arr, allow_pickle=False)
+        return buf.getvalue()
+    raise UsageError(f"unknown image format {fmt!r}; choose one of {', '.join(IMAGE_FORMATS)}")
+
+
+def decode_image(data: bytes, fmt: str) -> np.ndarray:
+    """Decode bytes written by ``encode_image`` (or any PNG/JPEG) to uint8 [H, W, 3]."""
+    import imagecodecs
+
+    if fmt == "png":
+        arr = imagecodecs.png_decode(data)
+    elif fmt in ("jpg", "jpeg"):
+        arr = imagecodecs.jpeg8_decode(data)
+    elif fmt == "npy":
+        arr = np.load(io.BytesIO(data), allow_pickle=False)
+    else:
+        raise ValueError(f"cannot decode format {fmt!r}")
+    if arr.ndim == 2:
+        arr = np.repeat(arr[:, :, None], 3, axis=2)
+    elif arr.shape[2] == 4:
+        arr = arr[:, :, :3]
+    if arr.dtype != np.uint8:
+        raise ValueError(f"decoded image has dtype {arr.dtype}, expected uint8")
+    return np.ascontiguousarray(arr)
+
+
+class _HashingWriter(io.RawIOBase):
+    """A write-only file that hashes and counts everything written to the underlying file."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self._f = f
+        self.sha = hashlib.sha256()
+        self.n = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b) -> int:  # type: ignore[override]
+        mv = memoryview(b)
+        self.sha.update(mv)
+        self._f.write(mv)
+        self.n += mv.nbytes
+        return mv.nbytes
+
+    def tell(self) -> int:
+        return self.n
+
+
+def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
+    ti = tarfile.TarInfo(name)
+    ti.size = size
+    ti.mtime = 0
+    ti.mode = 0o644
+    ti.uid = ti.gid = 0
+    ti.uname = ti.gname = _OWNER
+    ti.type = tarfile.REGTYPE
+    return ti
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``<path>.tmp-<pid>``, fsync, and rename onto ``path``."""
+    path = Path(path)
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def sidecar_path(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    return path.with_name(path.name + SIDECAR_SUFFIX)
+
+
+def write_shard(path: str | os.PathLike, samples: Iterable[tuple[str, Mapping[str, bytes]]],
+                meta: Mapping | None = None) -> ShardInfo:
+    """Write one deterministic WebDataset tar (tmp name, fsync, rename) and its sha256 sidecar.
+
+    ``meta`` (JSON-able) is stored in the sidecar under ``"meta"``; ``shard_is_complete(..., meta=...)`` compares it,
+    so a shard written for other parameters is never mistaken for a complete one.
+    """
+    path = Path(path)
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    n = 0
+    try:
+        with open(tmp, "wb") as raw:
+            hw = _HashingWriter(raw)
+            with tarfile.open(fileobj=hw, mode="w|", format=tarfile.USTAR_FORMAT) as tar:
+                for key, fields in samples:
+                    if "." in key or "/" in key or not key:
+                        raise ValueError(f"bad sample key {key!r}: must be non-empty, without dots or slashes")
+                    for ext in sorted(fields):
+                        data = fields[ext]
+                        tar.addfile(_tarinfo(f"{key}.{ext}", len(data)), io.BytesIO(data))
+                    n += 1
+            raw.flush()
+            os.fsync(raw.fileno())
+        info = ShardInfo(file=path.name, n_samples=n, bytes=hw.n, sha256=hw.sha.hexdigest())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    side = {**info.to_dict(), "meta": dict(meta) if meta is not None else None}
+    atomic_write_bytes(sidecar_path(path), (json.dumps(side, sort_keys=True) + "\n").encode())
+    return info
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> tuple[str, int]:
+    """(sha256 hex digest, size in bytes) of a file, read in chunks."""
+    h = hashlib.sha256()
+    n = 0
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(chunk)
+            if not b:
+                break
+            h.update(b)
+            n += len(b)
+    return h.hexdigest(), n
+
+
+def shard_is_complete(path: str | os.PathLike, n_samples: int | None = None,
+                      meta: Mapping | None = None) -> ShardInfo | None:
+    """The recorded ShardInfo if ``path`` and its sidecar agree (size, sha256; count and meta if given), else None."""
+    path = Path(path)
+    side = sidecar_path(path)
+    if not path.is_file() or not side.is_file():
+        return None
+    try:
+        side_d = json.loads(side.read_text())
+        info = ShardInfo.from_dict(side_d)
+    except (ValueError, KeyError, TypeError):
+        return None
+    if meta is not None and side_d.get("meta") != dict(meta):
+        return None
+    if info.file != path.name or (n_samples is not None and info.n_samples != n_samples):
+        return None
+    if path.stat().st_size != info.bytes:
+        return None
+    digest, _ = file_sha256(path)
+    return info if digest == info.sha256 else None
+
+
+def count_samples(path: str | os.PathLike) -> tuple[int, list[str]]:
+    """(number of distinct keys, sorted list of member extensions seen) in a tar; raises tarfile.TarError if bad."""
+    keys: list[str] = []
+    exts: set[str] = set()
+    last = None
+    with tarfile.open(path, mode="r|") as tar:
+        for m in tar:
+            if not m.isfile():
+                continue
+            base = m.name.rsplit("/", 1)[-1]
+            key, _, ext = base.partition(".")
+            exts.add(ext)
+            if key != last:
+                keys.append(key)
+                last = key
+    return len(set(keys)), sorted(exts)

@@ -1,0 +1,100 @@
+"""`primps verify <dir or manifest>`: re-hash every shard and check it against its manifest.
+
+Checks per shard: the file exists, its size and sha256 match the manifest, it reads as a tar, its number of
+distinct sample keys matches, and (when present) the sha256 sidecar agrees. Also checks that the shard counts sum to
+``n_images``. Exit 0 when all is well; 1 naming every bad or missing shard; 2 for an unreadable manifest.
+
+``verify_manifest(manifest) -> list[str]`` returns the problems (empty when all is well).
+A directory argument may be a shard directory (holding ``manifest.json``) or a manifest directory (every
+``*.json`` primps manifest in it is verified).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from pipeline.errors import UsageError
+
+
+def verify_manifest(m) -> list[str]:
+    import tarfile
+
+    from pipeline.shards import count_samples, file_sha256, sidecar_path
+
+    problems: list[str] = []
+    total = 0
+    for info, path in zip(m.shards, m.shard_paths()):
+        p = Path(path)
+        total += info.n_samples
+        if not p.is_file():
+            problems.append(f"{info.file}: missing ({p})")
+            continue
+        digest, size = file_sha256(p)
+        bad = []
+        if size != info.bytes:
+            bad.append(f"size {size} != {info.bytes}")
+        if digest != info.sha256:
+            bad.append("sha256 mismatch")
+        try:
+            n, _ = count_samples(p)
+            if n != info.n_samples:
+                bad.append(f"{n} samples != {info.n_samples}")
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            bad.append(f"unreadable tar ({exc.__class__.__name__})")
+        side = sidecar_path(p)
+        if side.is_file():
+            try:
+                if json.loads(side.read_text()).get("sha256") != info.sha256:
+                    bad.append("sidecar sha256 differs from manifest")
+            except ValueError:
+                bad.append("sidecar unreadable")
+        if bad:
+            problems.append(f"{info.file}: " + "; ".join(bad))
+    if total != m.n_images:
+        problems.append(f"manifest: shard counts sum to {total}, n_images is {m.n_images}")
+    return problems
+
+
+def _manifests_for(target: Path) -> list:
+    from pipeline.manifest import SHARD_DIR_MANIFEST, load_manifest
+
+    if target.is_dir() and not (target / SHARD_DIR_MANIFEST).is_file():
+        found = []
+        for f in sorted(target.glob("*.json")):
+            try:
+                found.append(load_manifest(f))
+            except UsageError:
+                continue
+        if not found:
+            raise UsageError(f"no primps manifest in {target}")
+        return found
+    return [load_manifest(target)]
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "verify", help="re-hash shards and check them against their manifest",
+        description="Recompute sha256, sizes and sample counts of every shard named by a manifest. Exit 0 when all "
+                    "is well, 1 naming every bad or missing shard.")
+    p.add_argument("target", help="manifest JSON, shard directory (with manifest.json) or manifest directory")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    target = Path(args.target)
+    if not target.exists():
+        raise UsageError(f"no such file or directory: {target}")
+    status = 0
+    for m in _manifests_for(target):
+        problems = verify_manifest(m)
+        if problems:
+            status = 1
+            for line in problems:
+                print(f"BAD {m.dataset_id} {line}", file=sys.stderr)
+            print(f"primps verify: {m.path}: {len(problems)} problem(s)", file=sys.stderr)
+        else:
+            print(f"OK {m.dataset_id}: {len(m.shards)} shards, {m.n_images} images ({m.path})")
+    return status
