@@ -1,0 +1,154 @@
+"""`primps finetune`: finetune a pretrained StyleGAN2 on a low-shot set (scratch / full / freezed K), tracking FID."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+from pipeline.errors import UsageError
+from stages.pretrain import add_common, check_common, check_resolution, data_stream, load_data_manifest, make_config
+
+STRATEGIES = ("scratch", "full", "freezed")
+
+HELP = """Finetune on a low-shot manifest (from `primps ingest`). Strategies: scratch (fresh weights, --preset);
+full (load G, D, G_ema from --init and train everything, as in TransferGAN); freezed (as full, but the first
+--freeze-d K discriminator blocks, counted from the image input side, stay frozen, as in FreezeD). Optimizers and the
+kimg counter start fresh. DiffAugment is on by default. Every --eval-every kimg the FID/KID of G_ema is computed
+(trainers.metrics.FIDEvaluator) and appended to OUT/fid.jsonl; the lowest-FID checkpoint is kept as OUT/best.pt
+next to OUT/last.pt. --resume OUT/last.pt continues a finetune run."""
+
+
+def register(subparsers) -> None:
+    from trainers.presets import preset_names
+
+    p = subparsers.add_parser("finetune", help="finetune a pretrained generator on a low-shot set, tracking FID",
+                              description=HELP, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--manifest", required=True, help="low-shot shard manifest JSON (from `primps ingest`)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--init", default=None, help="pretrained checkpoint (from `primps pretrain`)")
+    src.add_argument("--from", dest="from_", choices=["scratch"], default=None,
+                     help="'scratch': start from fresh weights (same as --strategy scratch)")
+    p.add_argument("--strategy", choices=STRATEGIES, default=None,
+                   help="scratch, full or freezed (default: full with --init, scratch otherwise)")
+    p.add_argument("--freeze-d", type=int, default=None, help="freezed: number of D blocks to freeze")
+    p.add_argument("--preset", default="lowshot256", choices=preset_names(), help="config preset for scratch")
+    p.add_argument("--resolution", type=int, default=None,
+                   help="scratch only: override the preset's resolution (must match the manifest)")
+    p.add_argument("--diffaug", default="color,translation,cutout", help="DiffAugment policy ('' = off)")
+    p.add_argument("--eval-every", type=float, default=0.0,
+                   help="evaluate FID/KID every this many kimg (0 = only at the end, negative = never)")
+    p.add_argument("--n-gen", type=int, default=5000, help="generated images per FID evaluation")
+    p.add_argument("--eval-batch", type=int, default=32, help="batch size for FID evaluation")
+    add_common(p)
+    p.set_defaults(func=run)
+
+
+class EvalHook:
+    """Evaluates G_ema, appends {kimg, fid, kid} to OUT/fid.jsonl and keeps the lowest-FID checkpoint as best.pt."""
+
+    def __init__(self, evaluator, out_dir: Path, every_kimg: float):
+        self.evaluator = evaluator
+        self.out = Path(out_dir)
+        self.every_kimg = every_kimg
+
+    def __call__(self, trainer, done: bool) -> None:
+        def fn(z):
+            return trainer.G_ema(z.to(trainer.device), noise_mode="const")
+
+        fn.z_dim = trainer.cfg.z_dim
+        res = self.evaluator.evaluate(fn)
+        if trainer.rank != 0:
+            return
+        fid = float(res["fid"])
+        rec = {"kimg": round(trainer.kimg, 4), "fid": fid, "kid": float(res.get("kid", math.nan))}
+        best = trainer.extra.get("best_fid", math.inf)
+        if math.isfinite(fid) and fid < best:
+            trainer.extra.update(best_fid=fid, best_kimg=trainer.kimg)
+            trainer.save(self.out / "best.pt")
+        rec["best_fid"] = trainer.extra.get("best_fid")
+        with open(self.out / "fid.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(rec) + "\n")
+
+
+def resolve_strategy(args) -> str:
+    strategy = args.strategy or ("full" if args.init else "scratch")
+    if args.resume:
+        return strategy
+    if strategy == "scratch":
+        if args.init:
+            raise UsageError("--strategy scratch starts from fresh weights; drop --init")
+    elif not args.init:
+        raise UsageError(f"--strategy {strategy} needs a pretrained checkpoint: pass --init CKPT")
+    if strategy != "scratch" and args.resolution is not None:
+        raise UsageError("--resolution only applies to --strategy scratch; a pretrained checkpoint fixes it")
+    if strategy == "freezed":
+        if args.freeze_d is None or args.freeze_d < 1:
+            raise UsageError("--strategy freezed needs --freeze-d K with K >= 1")
+    elif args.freeze_d is not None:
+        raise UsageError("--freeze-d is only valid with --strategy freezed")
+    return strategy
+
+
+def build_trainer(args, manifest, strategy: str):
+    from trainers.loop import Trainer, default_device
+    from trainers.presets import TrainConfig, get_preset
+
+    device = args.device or default_device()
+    if args.resume:
+        st = Trainer.read_checkpoint(args.resume)
+        cfg = make_config(args, TrainConfig.from_dict(st["config"]))
+        check_resolution(manifest, cfg)
+        return Trainer.load(args.resume, device, compile=args.compile, cfg=cfg)
+    if strategy == "scratch":
+        cfg = make_config(args, get_preset(args.preset))
+        check_resolution(manifest, cfg)
+        tr = Trainer(cfg, device, args.seed, manifest.dataset_id, compile=args.compile)
+        tr.extra = {"init": None}
+    else:
+        st = Trainer.read_checkpoint(args.init)
+        cfg = make_config(args, TrainConfig.from_dict(st["config"]))
+        check_resolution(manifest, cfg)
+        tr = Trainer.load(args.init, device, compile=args.compile, weights_only=True, cfg=cfg, seed=args.seed)
+        tr.manifest_id = manifest.dataset_id
+        if strategy == "freezed":
+            tr.freeze_d(args.freeze_d)
+    tr.extra["strategy"] = strategy
+    return tr
+
+
+def finetune(args, evaluator=None) -> int:
+    """The command body; ``evaluator`` (anything with ``evaluate(fn) -> {"fid", "kid"}``) may be injected."""
+    from trainers.loop import TrainingDiverged
+
+    check_common(args)
+    strategy = resolve_strategy(args)
+    manifest = load_data_manifest(args.manifest)
+    trainer = build_trainer(args, manifest, strategy)
+    if trainer.cur_nimg >= args.kimg * 1000:
+        raise UsageError(f"the checkpoint is already at kimg {trainer.kimg:.3f} >= --kimg {args.kimg}")
+    hooks = []
+    if args.eval_every >= 0:
+        if evaluator is None:
+            from trainers.metrics import FIDEvaluator
+            evaluator = FIDEvaluator(manifest, n_gen=args.n_gen, batch=args.eval_batch, device=str(trainer.device))
+        hooks.append(EvalHook(evaluator, Path(args.out), args.eval_every))
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    data = data_stream(manifest, trainer, trainer.seed, args.workers, chunk_batches=1000)
+    try:
+        trainer.train(data, args.kimg, args.out, hooks)
+    except TrainingDiverged as exc:
+        print(f"primps finetune: training diverged: {exc}; the last good checkpoint is "
+              f"{Path(args.out) / 'last.pt'}", file=sys.stderr)
+        return 3
+    if trainer.rank == 0:
+        best = trainer.extra.get("best_fid")
+        print(f"primps finetune: done at kimg {trainer.kimg:.3f} ({strategy}); best FID "
+              f"{best if best is not None else 'n/a'}; outputs in {args.out}")
+    return 0
+
+
+def run(args) -> int:
+    return finetune(args)

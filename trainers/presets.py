@@ -1,0 +1,108 @@
+"""Typed training configs and named presets. ``get_preset(name, **overrides)`` validates names, keys and values."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from pipeline.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    resolution: int = 256
+    z_dim: int = 512
+    w_dim: int = 512
+    mapping_layers: int = 2
+    channel_base: int = 32768
+    channel_max: int = 512
+    batch: int = 16
+    mbstd_group: int = 4
+    mbstd_channels: int = 1
+    g_lr: float = 0.002
+    d_lr: float = 0.002
+    betas: tuple[float, float] = (0.0, 0.99)
+    r1_gamma: float = 10.0
+    r1_interval: int = 16
+    pl_weight: float = 2.0
+    pl_interval: int = 4
+    pl_batch_shrink: int = 2
+    pl_decay: float = 0.01
+    style_mixing_prob: float = 0.9
+    ema_halflife_kimg: float = 10.0
+    diffaug_policy: str = ""
+    num_amp_res: int = 4          # bf16 autocast in the N highest-resolution blocks (CUDA only)
+    log_every_kimg: float = 1.0
+    snapshot_every_kimg: float = 10.0
+    grid_size: int = 16           # number of images in the sample grid (fixed latents)
+
+    def __post_init__(self):
+        r = self.resolution
+        if not isinstance(r, int) or r < 8 or r & (r - 1):
+            raise ConfigError(f"resolution: must be a power of two >= 8, got {r!r}")
+        for key in ("z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max", "batch", "mbstd_group",
+                    "r1_interval", "pl_interval", "pl_batch_shrink", "grid_size"):
+            v = getattr(self, key)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ConfigError(f"{key}: must be a positive integer, got {v!r}")
+        for key in ("g_lr", "d_lr", "ema_halflife_kimg", "log_every_kimg", "snapshot_every_kimg"):
+            v = getattr(self, key)
+            if not isinstance(v, (int, float)) or v <= 0:
+                raise ConfigError(f"{key}: must be a positive number, got {v!r}")
+        for key in ("r1_gamma", "pl_weight"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"{key}: must be >= 0")
+        if not 0 <= self.style_mixing_prob <= 1:
+            raise ConfigError("style_mixing_prob: must be in [0, 1]")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ConfigError(f"betas: must be two numbers in [0, 1), got {self.betas!r}")
+        if self.mbstd_channels < 1:
+            raise ConfigError("mbstd_channels: must be >= 1")
+        from trainers.diffaug import parse_policy
+        parse_policy(self.diffaug_policy)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["betas"] = list(self.betas)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        for k in d:
+            if k not in names:
+                raise ConfigError(f"unknown training config key {k!r}")
+        d = dict(d)
+        if "betas" in d:
+            d["betas"] = tuple(float(b) for b in d["betas"])
+        try:
+            return cls(**d)
+        except TypeError as exc:
+            raise ConfigError(str(exc)) from None
+
+    def replace(self, **overrides) -> "TrainConfig":
+        return TrainConfig.from_dict({**self.to_dict(), **overrides})
+
+
+PRESETS: dict[str, dict] = {
+    # Paper setting for 100-shot finetuning at 256^2 (full-width StyleGAN2, 2-layer mapping).
+    "lowshot256": dict(resolution=256, batch=16, mbstd_group=4, channel_base=32768, channel_max=512,
+                       mapping_layers=2, g_lr=0.002, d_lr=0.002, r1_gamma=10.0, ema_halflife_kimg=10.0),
+    "small128": dict(resolution=128, batch=32, mbstd_group=4, channel_base=8192, channel_max=256,
+                     mapping_layers=2, r1_gamma=1.0, ema_halflife_kimg=10.0),
+    "small64": dict(resolution=64, batch=32, mbstd_group=4, channel_base=4096, channel_max=256,
+                    mapping_layers=2, r1_gamma=0.5, ema_halflife_kimg=5.0),
+    "cpu-smoke": dict(resolution=32, z_dim=64, w_dim=64, batch=8, mbstd_group=4, channel_base=256,
+                      channel_max=32, mapping_layers=2, r1_gamma=1.0, r1_interval=4, pl_interval=2,
+                      ema_halflife_kimg=0.1, log_every_kimg=0.016, snapshot_every_kimg=0.064, grid_size=16),
+}
+
+
+def preset_names() -> list[str]:
+    return list(PRESETS)
+
+
+def get_preset(name: str, **overrides) -> TrainConfig:
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r} (known: {', '.join(PRESETS)})")
+    return TrainConfig.from_dict({**TrainConfig().to_dict(), **PRESETS[name], **overrides})
