@@ -17,6 +17,13 @@ from pipeline.errors import UsageError
 STAGE_MODULES = [
     "stages.preview",
     "stages.bench",
+    "stages.render",
+    "stages.verify",
+    "stages.pretrain",
+    "stages.finetune",
+    "stages.ingest",
+    "stages.evaluate",
+    "stages.analyze",
 ]
 
 
