@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from pipeline.errors import UsageError
-from pipeline.shards import ShardInfo, atomic_write_bytes
+from pipeline.atomic import atomic_write_bytes
+from pipeline.shards import ShardInfo
 
 MANIFEST_FORMAT = "primps-manifest-v1"
 KINDS = ("synthetic", "ingest")

@@ -34,6 +34,7 @@ from typing import BinaryIO, Iterable, Mapping
 
 import numpy as np
 
+from pipeline.atomic import atomic_write_bytes
 from pipeline.errors import UsageError
 
 IMAGE_FORMATS = ("png", "jpg", "npy")
@@ -139,31 +140,6 @@ def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
     ti.uname = ti.gname = _OWNER
     ti.type = tarfile.REGTYPE
     return ti
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``<path>.tmp-<pid>``, fsync, and rename onto ``path``."""
-    path = Path(path)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
 
 
 def sidecar_path(path: str | os.PathLike) -> Path:

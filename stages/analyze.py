@@ -13,7 +13,6 @@ Python API: ``filter_similarity(weight) -> (mean_cos, mean_abs_cos)``, ``analyze
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 

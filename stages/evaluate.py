@@ -25,18 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.atomic import atomic_write
 from pipeline.errors import UsageError
-
-
-def _atomic(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}{path.suffix}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def read_fid_log(path: str | os.PathLike) -> list[dict]:
@@ -83,7 +73,7 @@ def plot_fid_curve(records: list[dict], path: str | os.PathLike, mark: tuple[flo
     ax.legend(fontsize=8)
     fig.tight_layout()
     path = Path(path)
-    _atomic(path, lambda p: fig.savefig(p, format="png"))
+    atomic_write(path, lambda p: fig.savefig(p, format="png"))
     return path
 
 
@@ -100,7 +90,7 @@ def save_grid(images, path: str | os.PathLike) -> Path:
         r, c = divmod(i, cols)
         grid[r * h:(r + 1) * h, c * w:(c + 1) * w] = im
     path = Path(path)
-    _atomic(path, lambda p: Image.fromarray(grid).save(p, format="PNG"))
+    atomic_write(path, lambda p: Image.fromarray(grid).save(p, format="PNG"))
     return path
 
 

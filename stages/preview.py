@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from pathlib import Path
 
+from pipeline.atomic import atomic_write
 from pipeline.config import VARIANTS
 from pipeline.errors import UsageError
 
@@ -67,19 +66,7 @@ def make_grid(images, rows: int, cols: int, pad: int = 2):
 def write_png_atomic(array, out: Path) -> None:
     from PIL import Image
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=out.name + ".", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            Image.fromarray(array).save(fh, format="PNG")
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, out)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    atomic_write(out, lambda tmp: Image.fromarray(array).save(tmp, format="PNG"))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -20,6 +20,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 import torch
 
+from pipeline.atomic import atomic_write
 from pipeline.errors import UsageError
 from trainers import loss as L
 from trainers.diffaug import DiffAugment
@@ -50,18 +51,6 @@ def default_device() -> str:
     if torch.cuda.is_available():
         return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
     return "cpu"
-
-
-def atomic_write_bytes(path: Path, write: Callable[[str], None]) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        write(str(tmp))
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def resumable_stream(make_iter: Callable[[int], Iterable], start_batch: int = 0,
@@ -320,7 +309,7 @@ class Trainer:
         for i, im in enumerate(imgs):
             r, c = divmod(i, cols)
             grid[r * h:(r + 1) * h, c * w:(c + 1) * w] = im
-        atomic_write_bytes(path, lambda p: Image.fromarray(grid).save(p, format="PNG"))
+        atomic_write(path, lambda p: Image.fromarray(grid).save(p, format="PNG"))
 
     def state_dict(self) -> dict:
         st = {
@@ -345,7 +334,7 @@ class Trainer:
         if self.rank != 0:
             return
         st = self.state_dict()
-        atomic_write_bytes(Path(path), lambda p: torch.save(st, p))
+        atomic_write(Path(path), lambda p: torch.save(st, p))
 
     @staticmethod
     def read_checkpoint(path: str | Path) -> dict:

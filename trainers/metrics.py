@@ -23,15 +23,14 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from pipeline.atomic import atomic_write, atomic_write_json
 from pipeline.errors import UsageError
 
 INCEPTION_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
@@ -244,16 +243,8 @@ class RealStats:
     weights_sha256: str
 
 
-def _atomic_savez(path: Path, **arrays: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp.npz", dir=path.parent)
-    os.close(fd)
-    try:
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _savez_atomic(path: Path, **arrays: Any) -> None:
+    atomic_write(path, lambda tmp: np.savez(tmp, **arrays))
 
 
 def default_cache_dir() -> Path:
@@ -306,7 +297,7 @@ def real_stats(manifest, inception: InceptionFeatures, cache_dir: str | os.PathL
     if feats.shape[0] < 2:
         raise UsageError(f"real set {manifest.dataset_id} has {feats.shape[0]} images; FID needs at least 2")
     mu, sigma = feature_stats(feats)
-    _atomic_savez(path, mu=mu, sigma=sigma, features=feats.astype(np.float32), n=feats.shape[0],
+    _savez_atomic(path, mu=mu, sigma=sigma, features=feats.astype(np.float32), n=feats.shape[0],
                   dataset_id=manifest.dataset_id, weights_sha256=inception.sha256)
     return RealStats(mu, sigma, feats.astype(np.float32), feats.shape[0], manifest.dataset_id, inception.sha256)
 
@@ -397,10 +388,4 @@ def metrics_from_features(real: RealStats, fake: np.ndarray, kid_subsets: int = 
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
+    atomic_write_json(path, obj)
