@@ -23,10 +23,10 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
 
 from pipeline.atomic import atomic_write
 from pipeline.errors import UsageError
+from pipeline.grid import save_grid
 
 
 def read_fid_log(path: str | os.PathLike) -> list[dict]:
@@ -74,23 +74,6 @@ def plot_fid_curve(records: list[dict], path: str | os.PathLike, mark: tuple[flo
     fig.tight_layout()
     path = Path(path)
     atomic_write(path, lambda p: fig.savefig(p, format="png"))
-    return path
-
-
-def save_grid(images, path: str | os.PathLike) -> Path:
-    """uint8 [N,3,H,W] -> a near-square PNG grid."""
-    from PIL import Image
-
-    imgs = np.asarray(images).transpose(0, 2, 3, 1)
-    n, h, w, _ = imgs.shape
-    cols = int(math.ceil(math.sqrt(n)))
-    rows = int(math.ceil(n / cols))
-    grid = np.zeros((rows * h, cols * w, 3), np.uint8)
-    for i, im in enumerate(imgs):
-        r, c = divmod(i, cols)
-        grid[r * h:(r + 1) * h, c * w:(c + 1) * w] = im
-    path = Path(path)
-    atomic_write(path, lambda p: Image.fromarray(grid).save(p, format="PNG"))
     return path
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipeline.atomic import atomic_write
+from pipeline.grid import make_grid, write_png
 from pipeline.config import VARIANTS
 from pipeline.errors import UsageError
 
@@ -50,25 +50,6 @@ def load_synth_config(path: str | None):
     return load_config(path)
 
 
-def make_grid(images, rows: int, cols: int, pad: int = 2):
-    """Tile uint8 [N, H, W, 3] images into a [rows*(H+pad)+pad, cols*(W+pad)+pad, 3] grid with white padding."""
-    import numpy as np
-
-    n, h, w, _ = images.shape
-    grid = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, 3), 255, dtype=np.uint8)
-    for k in range(n):
-        r, c = divmod(k, cols)
-        y, x = pad + r * (h + pad), pad + c * (w + pad)
-        grid[y:y + h, x:x + w] = images[k]
-    return grid
-
-
-def write_png_atomic(array, out: Path) -> None:
-    from PIL import Image
-
-    atomic_write(out, lambda tmp: Image.fromarray(array).save(tmp, format="PNG"))
-
-
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -102,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         cols = int(np.ceil(np.sqrt(args.n)))
         rows = int(np.ceil(args.n / cols))
         imgs = render_batch(cfg.replace(variant=variants[0]), args.seed, range(args.n))
-    write_png_atomic(make_grid(imgs, rows, cols), out)
+    write_png(make_grid(imgs, rows, cols, pad=2), out)
     print(f"preview: wrote {out} ({rows} row(s) x {cols}: {', '.join(variants)}; {cfg.height}x{cfg.width}, "
           f"seed {args.seed})")
     return 0

@@ -22,6 +22,7 @@ import torch
 
 from pipeline.atomic import atomic_write
 from pipeline.errors import UsageError
+from pipeline.grid import save_grid
 from trainers import loss as L
 from trainers.diffaug import DiffAugment
 from trainers.networks import Discriminator, Generator, style_mix
@@ -300,16 +301,7 @@ class Trainer:
         return (img.float() * 127.5 + 128).clamp(0, 255).to(torch.uint8).cpu()
 
     def save_grid(self, path: Path) -> None:
-        from PIL import Image
-        imgs = self.sample().permute(0, 2, 3, 1).numpy()
-        n, h, w, _ = imgs.shape
-        cols = int(math.ceil(math.sqrt(n)))
-        rows = int(math.ceil(n / cols))
-        grid = np.zeros((rows * h, cols * w, 3), np.uint8)
-        for i, im in enumerate(imgs):
-            r, c = divmod(i, cols)
-            grid[r * h:(r + 1) * h, c * w:(c + 1) * w] = im
-        atomic_write(path, lambda p: Image.fromarray(grid).save(p, format="PNG"))
+        save_grid(self.sample(), path)
 
     def state_dict(self) -> dict:
         st = {
