@@ -23,7 +23,6 @@ import os
 import sys
 from pathlib import Path
 
-
 from pipeline.atomic import atomic_write
 from pipeline.errors import UsageError
 from pipeline.grid import save_grid
