@@ -29,8 +29,10 @@ from pathlib import Path
 from pipeline.errors import UsageError
 
 SHARD_PREFIX = "shard"
-THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS",
-              "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+# NUMBA_NUM_THREADS is deliberately absent: numba re-reads it at every compile and refuses a value that differs
+# from its running thread pool; the rasterizers are serial anyway, and numba.set_num_threads(1) covers the rest.
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
+              "NUMEXPR_NUM_THREADS")
 
 
 @dataclass(frozen=True)
