@@ -13,12 +13,7 @@ from trainers.loop import Trainer
 from trainers.presets import get_preset
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def render(root, res, n, name, seed):

@@ -8,12 +8,7 @@ from trainers.networks import (Discriminator, Generator, count_params, downsampl
 from trainers.presets import TrainConfig, get_preset
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def build(cfg: TrainConfig, seed: int = 0):
