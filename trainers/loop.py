@@ -72,6 +72,14 @@ def resumable_stream(make_iter: Callable[[int], Iterable], start_batch: int = 0,
         chunk += 1
 
 
+def to_uint8(images) -> torch.Tensor:
+    """Float images in [-1, 1] [B,3,H,W] -> uint8 tensor (round half up, clamp); uint8 input passes through."""
+    x = torch.as_tensor(images)
+    if x.dtype == torch.uint8:
+        return x
+    return (x.detach().float() * 127.5 + 128.0).clamp(0, 255).to(torch.uint8)
+
+
 def to_float_images(batch: torch.Tensor, device) -> torch.Tensor:
     """uint8 [B,3,H,W] -> float32 in [-1, 1] on device."""
     if batch.dtype != torch.uint8 or batch.ndim != 4 or batch.shape[1] != 3:
@@ -297,8 +305,7 @@ class Trainer:
     def sample(self, z: torch.Tensor | None = None) -> torch.Tensor:
         """uint8 [N,3,H,W] images from G_ema for fixed latents (constant noise, no truncation)."""
         z = self.grid_z if z is None else z.to(self.device)
-        img = self.G_ema(z, noise_mode="const")
-        return (img.float() * 127.5 + 128).clamp(0, 255).to(torch.uint8).cpu()
+        return to_uint8(self.G_ema(z, noise_mode="const")).cpu()
 
     def save_grid(self, path: Path) -> None:
         save_grid(self.sample(), path)

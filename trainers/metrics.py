@@ -304,16 +304,6 @@ def real_stats(manifest, inception: InceptionFeatures, cache_dir: str | os.PathL
 
 # ------------------------------------------------------------------------------------------------- generators
 
-def to_uint8(images) -> Any:
-    """Float images in [-1, 1] [B,3,H,W] -> uint8 tensor (round to nearest, clamp)."""
-    import torch
-
-    x = torch.as_tensor(images)
-    if x.dtype == torch.uint8:
-        return x
-    return (x.detach().float() * 127.5 + 128.0).clamp(0, 255).to(torch.uint8)
-
-
 def sample_fn_from_generator(generator, batch: int = 32, device: str = "cpu") -> Callable[[int, int], Any]:
     """Adapt ``G`` (a module with ``z_dim`` taking ``G(z, c)``) or ``fn(z) -> [-1,1] images`` to ``sample_fn``.
 
@@ -321,6 +311,8 @@ def sample_fn_from_generator(generator, batch: int = 32, device: str = "cpu") ->
     returns uint8 ``[n,3,H,W]`` on the CPU.
     """
     import torch
+
+    from trainers.loop import to_uint8
 
     z_dim = getattr(generator, "z_dim", 512)
     is_module = isinstance(generator, torch.nn.Module)
