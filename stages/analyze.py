@@ -102,8 +102,8 @@ def run(args: argparse.Namespace) -> int:
     results = [analyze_checkpoint(c, nets) for c in args.checkpoints]
     print(format_table(results))
     if args.out:
-        from trainers.metrics import write_json_atomic
+        from pipeline.atomic import atomic_write_json
 
-        write_json_atomic(args.out, {"analysis": "filters", "results": results})
+        atomic_write_json(args.out, {"analysis": "filters", "results": results})
         print(f"primps analyze filters: wrote {args.out}", file=sys.stderr)
     return 0

@@ -23,7 +23,7 @@ import os
 import sys
 from pathlib import Path
 
-from pipeline.atomic import atomic_write
+from pipeline.atomic import atomic_write, atomic_write_json
 from pipeline.errors import UsageError
 from pipeline.grid import save_grid
 
@@ -95,7 +95,7 @@ def evaluate_checkpoint(ckpt: str | os.PathLike, real: str | os.PathLike, out: s
                         log: str | os.PathLike | None = None, seed: int = 0, grid: int = 16,
                         cache_dir: str | os.PathLike | None = None) -> dict:
     from pipeline.manifest import load_manifest
-    from trainers.metrics import FIDEvaluator, sample_fn_from_generator, write_json_atomic
+    from trainers.metrics import FIDEvaluator, sample_fn_from_generator
 
     if n_gen < 2:
         raise UsageError(f"--n-gen must be >= 2, got {n_gen}")
@@ -110,11 +110,11 @@ def evaluate_checkpoint(ckpt: str | os.PathLike, real: str | os.PathLike, out: s
     res.update(inception=str(ev.inception.path), checkpoint=str(Path(ckpt).resolve()), kimg=kimg,
                real_dataset_id=manifest.dataset_id, train_manifest_id=train_manifest, seed=seed)
     out = Path(out)
-    write_json_atomic(out / "metrics.json", res)
+    atomic_write_json(out / "metrics.json", res)
     save_grid(sample_fn_from_generator(fn, batch, device)(grid, seed + 1), out / "samples.png")
     if records is not None:
         # The same curve as data, for `dvc plots show` (x: kimg, y: fid).
-        write_json_atomic(out / "fid_curve.json", [{"kimg": r["kimg"], "fid": r["fid"]} for r in records])
+        atomic_write_json(out / "fid_curve.json", [{"kimg": r["kimg"], "fid": r["fid"]} for r in records])
         plot_fid_curve(records, out / "fid_curve.png", mark=(kimg, res["fid"]),
                        title=f"FID vs kimg ({manifest.dataset_id})")
     return res

@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from pipeline.atomic import atomic_write, atomic_write_json
+from pipeline.atomic import atomic_write
 from pipeline.errors import UsageError
 
 INCEPTION_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
@@ -377,7 +377,3 @@ def metrics_from_features(real: RealStats, fake: np.ndarray, kid_subsets: int = 
     kid, kid_std = kid_from_features(real.features, fake, kid_subsets, kid_subset_size, seed)
     return {"fid": fid, "kid": kid, "kid_std": kid_std, "n_gen": int(fake.shape[0]), "n_real": int(real.n),
             "inception_sha256": real.weights_sha256}
-
-
-def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
-    atomic_write_json(path, obj)
