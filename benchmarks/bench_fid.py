@@ -27,7 +27,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=32)
     args = ap.parse_args()
 
-    from trainers import metrics as M
+    from primps.trainers import metrics as M
 
     rng = np.random.default_rng(0)
     # feature-like data: non-negative, correlated (pool3 features are post-ReLU averages)

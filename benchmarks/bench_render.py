@@ -31,8 +31,8 @@ def codec_compare(cfg, n: int = 100) -> dict:
     import numpy as np
     from PIL import Image
 
-    from pipeline.shards import encode_image
-    from pipeline.synth import render_one
+    from primps.pipeline.shards import encode_image
+    from primps.pipeline.synth import render_one
 
     imgs = [render_one(cfg, 0, i) for i in range(n)]
     t = time.perf_counter()
@@ -56,7 +56,7 @@ def codec_compare(cfg, n: int = 100) -> dict:
 def run_one(spec_kw: dict, workers: int) -> dict:
     from dask.distributed import Client, LocalCluster
 
-    from stages.render import limit_threads, make_spec, render_dataset
+    from primps.stages.render import limit_threads, make_spec, render_dataset
 
     with tempfile.TemporaryDirectory(prefix="bench-render-") as d:
         spec = make_spec(root=Path(d) / "data", manifest_dir=Path(d) / "man", **spec_kw)
@@ -83,7 +83,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--variant", default="primitives-ps")
     a = ap.parse_args()
-    from stages.render import make_spec
+    from primps.stages.render import make_spec
 
     kw = dict(n_images=a.n, shard_size=a.shard_size, resolution=a.resolution, variant=a.variant, seed=0,
               image_format="png")

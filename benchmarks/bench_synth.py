@@ -28,8 +28,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.config import VARIANTS, SynthConfig, parse_resolution  # noqa: E402
-from pipeline.synth import render_into, sample_rng, warm_up  # noqa: E402
+from primps.pipeline.config import VARIANTS, SynthConfig, parse_resolution  # noqa: E402
+from primps.pipeline.synth import render_into, sample_rng, warm_up  # noqa: E402
 
 _WALL = os.environ.get("BENCH_CLOCK", "cpu") == "wall"
 
@@ -108,7 +108,7 @@ def naive_render(cfg: SynthConfig, seed: int, index: int) -> np.ndarray:
 # -- FFT layout comparison ------------------------------------------------------------------------------------------
 def _pink_layout(seed: int, index: int, h: int, w: int, batched: bool) -> list[np.ndarray]:
     """All six channels of a -ps image, batched in one FFT pair or one channel at a time."""
-    from pipeline.pinknoise import PinkNoise
+    from primps.pipeline.pinknoise import PinkNoise
 
     pn = PinkNoise(sample_rng(seed, index), 6, h, w, 0.5, 3.5)
     pn.batched = batched

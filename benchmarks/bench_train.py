@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 def main(argv=None) -> int:
     import torch
 
-    from trainers.loop import Trainer
-    from trainers.presets import get_preset, preset_names
+    from primps.trainers.loop import Trainer
+    from primps.trainers.presets import get_preset, preset_names
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="cpu-smoke", choices=preset_names())

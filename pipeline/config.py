@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import ConfigError
+from primps.pipeline.errors import ConfigError
 
 #: Bumped whenever the pixels produced for a given (config, seed, index) change.
 GENERATOR_VERSION = "primps-synth-1"

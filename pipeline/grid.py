@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.atomic import atomic_write
+from primps.pipeline.atomic import atomic_write
 
 
 def make_grid(images: np.ndarray, rows: int | None = None, cols: int | None = None, pad: int = 0) -> np.ndarray:

@@ -51,7 +51,7 @@ def _worker() -> tuple[int, int]:
 
 
 def _as_manifest(manifest):
-    from pipeline.manifest import Manifest, load_manifest
+    from primps.pipeline.manifest import Manifest, load_manifest
 
     return manifest if isinstance(manifest, Manifest) else load_manifest(manifest)
 
@@ -59,7 +59,7 @@ def _as_manifest(manifest):
 def _decode(sample: dict):
     import torch
 
-    from pipeline.shards import decode_image
+    from primps.pipeline.shards import decode_image
 
     for ext in IMAGE_EXTS:
         if ext in sample:

@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from pipeline.errors import UsageError
-from pipeline.atomic import atomic_write_bytes
-from pipeline.shards import ShardInfo
+from primps.pipeline.errors import UsageError
+from primps.pipeline.atomic import atomic_write_bytes
+from primps.pipeline.shards import ShardInfo
 
 MANIFEST_FORMAT = "primps-manifest-v1"
 KINDS = ("synthetic", "ingest")

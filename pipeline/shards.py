@@ -34,8 +34,8 @@ from typing import BinaryIO, Iterable, Mapping
 
 import numpy as np
 
-from pipeline.atomic import atomic_write_bytes
-from pipeline.errors import UsageError
+from primps.pipeline.atomic import atomic_write_bytes
+from primps.pipeline.errors import UsageError
 
 IMAGE_FORMATS = ("png", "jpg", "npy")
 SIDECAR_SUFFIX = ".sha256.json"

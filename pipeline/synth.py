@@ -15,9 +15,9 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from pipeline import raster
-from pipeline.config import SALIENT_KINDS, SynthConfig
-from pipeline.pinknoise import PinkNoise
+from primps.pipeline import raster
+from primps.pipeline.config import SALIENT_KINDS, SynthConfig
+from primps.pipeline.pinknoise import PinkNoise
 
 _KIND_ORDER = ("line", "circle", "ellipse", "rectangle")
 

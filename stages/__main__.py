@@ -1,5 +1,5 @@
 import sys
 
-from stages.cli import main
+from primps.stages.cli import main
 
 sys.exit(main())

@@ -16,7 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipeline.errors import UsageError
+from primps.pipeline.errors import UsageError
 
 NETS = ("G", "D", "G_ema")
 
@@ -48,7 +48,7 @@ def analyze_state_dict(sd: dict) -> list[dict]:
 
 
 def analyze_checkpoint(path: str | Path, nets: tuple[str, ...] = ("G", "D")) -> dict:
-    from trainers.loop import Trainer
+    from primps.trainers.loop import Trainer
 
     st = Trainer.read_checkpoint(path)
     out: dict = {"checkpoint": str(path), "kimg": st.get("cur_nimg", 0) / 1000, "manifest_id": st.get("manifest_id"),
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     results = [analyze_checkpoint(c, nets) for c in args.checkpoints]
     print(format_table(results))
     if args.out:
-        from pipeline.atomic import atomic_write_json
+        from primps.pipeline.atomic import atomic_write_json
 
         atomic_write_json(args.out, {"analysis": "filters", "results": results})
         print(f"primps analyze filters: wrote {args.out}", file=sys.stderr)

@@ -37,10 +37,10 @@ def _register_synth(sub: argparse._SubParsersAction) -> None:
 def run_synth(args: argparse.Namespace) -> int:
     import time
 
-    from pipeline.config import VARIANTS, parse_resolution
-    from pipeline.errors import UsageError
-    from pipeline.synth import render_into, warm_up
-    from stages.preview import load_synth_config
+    from primps.pipeline.config import VARIANTS, parse_resolution
+    from primps.pipeline.errors import UsageError
+    from primps.pipeline.synth import render_into, warm_up
+    from primps.stages.preview import load_synth_config
 
     import numpy as np
 

@@ -11,19 +11,19 @@ import argparse
 import importlib
 import sys
 
-from pipeline.errors import UsageError
+from primps.pipeline.errors import UsageError
 
 # Order is the order shown in `primps --help`.
 STAGE_MODULES = [
-    "stages.preview",
-    "stages.bench",
-    "stages.render",
-    "stages.verify",
-    "stages.pretrain",
-    "stages.finetune",
-    "stages.ingest",
-    "stages.evaluate",
-    "stages.analyze",
+    "primps.stages.preview",
+    "primps.stages.bench",
+    "primps.stages.render",
+    "primps.stages.verify",
+    "primps.stages.pretrain",
+    "primps.stages.finetune",
+    "primps.stages.ingest",
+    "primps.stages.evaluate",
+    "primps.stages.analyze",
 ]
 
 
@@ -32,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="primps",
         description="Primitives-PS synthetic pretraining data for GANs: preview, render, train, evaluate.",
     )
+    from primps import __version__
+
+    parser.add_argument("--version", action="version", version=f"primps {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in STAGE_MODULES:
         importlib.import_module(name).register(sub)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from stages.cli import main as primps
+from primps.stages.cli import main as primps
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -23,9 +23,9 @@ import os
 import sys
 from pathlib import Path
 
-from pipeline.atomic import atomic_write, atomic_write_json
-from pipeline.errors import UsageError
-from pipeline.grid import save_grid
+from primps.pipeline.atomic import atomic_write, atomic_write_json
+from primps.pipeline.errors import UsageError
+from primps.pipeline.grid import save_grid
 
 
 def read_fid_log(path: str | os.PathLike) -> list[dict]:
@@ -78,7 +78,7 @@ def plot_fid_curve(records: list[dict], path: str | os.PathLike, mark: tuple[flo
 
 def load_generator(ckpt: str | os.PathLike, device: str):
     """(G_ema fn(z) -> [-1,1] images with ``fn.z_dim``, checkpoint kimg, training manifest id)."""
-    from trainers.loop import Trainer
+    from primps.trainers.loop import Trainer
 
     tr = Trainer.load(ckpt, device=device, weights_only=True)
     g = tr.G_ema.eval()
@@ -94,8 +94,8 @@ def evaluate_checkpoint(ckpt: str | os.PathLike, real: str | os.PathLike, out: s
                         batch: int = 32, device: str = "cpu", inception: str | None = None,
                         log: str | os.PathLike | None = None, seed: int = 0, grid: int = 16,
                         cache_dir: str | os.PathLike | None = None) -> dict:
-    from pipeline.manifest import load_manifest
-    from trainers.metrics import FIDEvaluator, sample_fn_from_generator
+    from primps.pipeline.manifest import load_manifest
+    from primps.trainers.metrics import FIDEvaluator, sample_fn_from_generator
 
     if n_gen < 2:
         raise UsageError(f"--n-gen must be >= 2, got {n_gen}")

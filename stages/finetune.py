@@ -8,8 +8,8 @@ import math
 import sys
 from pathlib import Path
 
-from pipeline.errors import UsageError
-from stages.pretrain import add_common, check_common, check_resolution, data_stream, load_data_manifest, make_config
+from primps.pipeline.errors import UsageError
+from primps.stages.pretrain import add_common, check_common, check_resolution, data_stream, load_data_manifest, make_config
 
 STRATEGIES = ("scratch", "full", "freezed")
 
@@ -22,7 +22,7 @@ next to OUT/last.pt. --resume OUT/last.pt continues a finetune run."""
 
 
 def register(subparsers) -> None:
-    from trainers.presets import preset_names
+    from primps.trainers.presets import preset_names
 
     p = subparsers.add_parser("finetune", help="finetune a pretrained generator on a low-shot set, tracking FID",
                               description=HELP, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -93,8 +93,8 @@ def resolve_strategy(args) -> str:
 
 
 def build_trainer(args, manifest, strategy: str):
-    from trainers.loop import Trainer, default_device
-    from trainers.presets import TrainConfig, get_preset
+    from primps.trainers.loop import Trainer, default_device
+    from primps.trainers.presets import TrainConfig, get_preset
 
     device = args.device or default_device()
     if args.resume:
@@ -121,7 +121,7 @@ def build_trainer(args, manifest, strategy: str):
 
 def finetune(args, evaluator=None) -> int:
     """The command body; ``evaluator`` (anything with ``evaluate(fn) -> {"fid", "kid"}``) may be injected."""
-    from trainers.loop import TrainingDiverged
+    from primps.trainers.loop import TrainingDiverged
 
     check_common(args)
     strategy = resolve_strategy(args)
@@ -132,7 +132,7 @@ def finetune(args, evaluator=None) -> int:
     hooks = []
     if args.eval_every >= 0:
         if evaluator is None:
-            from trainers.metrics import FIDEvaluator
+            from primps.trainers.metrics import FIDEvaluator
             evaluator = FIDEvaluator(manifest, n_gen=args.n_gen, batch=args.eval_batch, device=str(trainer.device))
         hooks.append(EvalHook(evaluator, Path(args.out), args.eval_every))
     Path(args.out).mkdir(parents=True, exist_ok=True)

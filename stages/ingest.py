@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.errors import UsageError
+from primps.pipeline.errors import UsageError
 
 INGEST_VERSION = 1
 SHARD_PREFIX = "shard"
@@ -176,8 +176,8 @@ def ingest(src: str | os.PathLike, out: str | os.PathLike, resolution: int, imag
            quality: int = 95, shard_size: int = 1000, strict: bool = False,
            keep_duplicates: bool = False) -> IngestResult:
     """Convert every image under ``src`` and write shards + ``manifest.json`` into ``out``. See module docstring."""
-    from pipeline.manifest import SHARD_DIR_MANIFEST, build_manifest, write_manifest, write_wids_index
-    from pipeline.shards import check_format, encode_image, write_shard
+    from primps.pipeline.manifest import SHARD_DIR_MANIFEST, build_manifest, write_manifest, write_wids_index
+    from primps.pipeline.shards import check_format, encode_image, write_shard
 
     if isinstance(resolution, bool) or not isinstance(resolution, int) or not 4 <= resolution <= 4096:
         raise UsageError(f"--resolution must be an integer in 4..4096, got {resolution!r}")

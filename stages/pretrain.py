@@ -6,13 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipeline.errors import UsageError
+from primps.pipeline.errors import UsageError
 
 HELP = """Pretrain StyleGAN2 on a shard manifest (from `primps render`). The data stream is infinite and
 resampled, a different stream per rank/worker. Writes OUT/stats.jsonl (losses, R1, path length, img/s, GPU memory),
 OUT/grid-*.png (fixed latents, every snapshot) and OUT/last.pt (atomic; G, D, G_ema, optimizers, RNG states, kimg,
 data position, config, manifest id). --resume OUT/last.pt continues the same run; the kimg counter is a total.
-Multi-GPU: torchrun --nproc_per_node N -m stages pretrain ... (the batch is split across GPUs)."""
+Multi-GPU: torchrun --nproc_per_node N -m primps.stages pretrain ... (the batch is split across GPUs)."""
 
 
 def add_common(p: argparse.ArgumentParser) -> None:
@@ -32,7 +32,7 @@ def add_common(p: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers) -> None:
-    from trainers.presets import preset_names
+    from primps.trainers.presets import preset_names
 
     p = subparsers.add_parser("pretrain", help="pretrain StyleGAN2 on rendered synthetic shards",
                               description=HELP, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -61,7 +61,7 @@ def check_common(args) -> None:
 
 
 def load_data_manifest(path: str):
-    from pipeline.manifest import load_manifest
+    from primps.pipeline.manifest import load_manifest
 
     if not Path(path).is_file():
         raise UsageError(f"manifest not found: {path}")
@@ -82,8 +82,8 @@ def check_resolution(manifest, cfg) -> None:
 
 def data_stream(manifest, trainer, seed: int, workers: int, chunk_batches: int = 1000):
     """Resumable infinite batch stream: chunk k is a fresh loader seeded from (seed, k)."""
-    from pipeline.loader import make_loader
-    from trainers.loop import resumable_stream
+    from primps.pipeline.loader import make_loader
+    from primps.trainers.loop import resumable_stream
 
     def make(chunk: int):
         return make_loader(manifest, trainer.batch_per_rank, seed=seed * 100_003 + chunk, resampled=True,
@@ -108,8 +108,8 @@ def make_config(args, base):
 
 
 def run(args) -> int:
-    from trainers.loop import Trainer, TrainingDiverged, default_device
-    from trainers.presets import TrainConfig, get_preset
+    from primps.trainers.loop import Trainer, TrainingDiverged, default_device
+    from primps.trainers.presets import TrainConfig, get_preset
 
     check_common(args)
     manifest = load_data_manifest(args.manifest)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipeline.grid import make_grid, write_png
-from pipeline.config import VARIANTS
-from pipeline.errors import UsageError
+from primps.pipeline.grid import make_grid, write_png
+from primps.pipeline.config import VARIANTS
+from primps.pipeline.errors import UsageError
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def load_synth_config(path: str | None):
     """SynthConfig from --config: a plain mapping, or a file with a 'synth' section."""
-    from pipeline.config import SynthConfig, load_config
+    from primps.pipeline.config import SynthConfig, load_config
 
     if path is None:
         return SynthConfig()
@@ -53,8 +53,8 @@ def load_synth_config(path: str | None):
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from pipeline.config import parse_resolution, with_overrides
-    from pipeline.synth import render_batch
+    from primps.pipeline.config import parse_resolution, with_overrides
+    from primps.pipeline.synth import render_batch
 
     if not 1 <= args.n <= 1024:
         raise UsageError(f"--n must be in 1..1024, got {args.n}")

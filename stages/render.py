@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.errors import UsageError
+from primps.pipeline.errors import UsageError
 
 SHARD_PREFIX = "shard"
 # NUMBA_NUM_THREADS is deliberately absent: numba re-reads it at every compile and refuses a value that differs
@@ -51,7 +51,7 @@ class RenderSpec:
 
     @property
     def config_hash(self) -> str:
-        from pipeline.config import config_hash
+        from primps.pipeline.config import config_hash
 
         return config_hash(self.config)
 
@@ -108,8 +108,8 @@ def make_spec(*, config_path: str | None = None, config_section: str | None = No
               root: str | os.PathLike = "data/synthetic", manifest_dir: str | os.PathLike = "manifests",
               dataset_name: str | None = None, resolution: str | None = None, variant: str | None = None) -> RenderSpec:
     """Validate every parameter (raising UsageError/ConfigError) without touching the file system."""
-    from pipeline.config import SynthConfig, load_config, parse_resolution, with_overrides
-    from pipeline.shards import check_format
+    from primps.pipeline.config import SynthConfig, load_config, parse_resolution, with_overrides
+    from primps.pipeline.shards import check_format
 
     if isinstance(n_images, bool) or not isinstance(n_images, int) or n_images <= 0:
         raise UsageError(f"n_images must be a positive integer, got {n_images!r}")
@@ -149,9 +149,9 @@ def limit_threads() -> None:
 def render_shard_task(cfg_dict: dict, seed: int, start: int, stop: int, path: str, fmt: str, quality: int,
                       key_width: int, cfg_hash: str, dataset_id: str) -> dict:
     """Render samples [start, stop) into the shard at ``path``; skip if already complete. Returns ShardInfo dict."""
-    from pipeline.config import SynthConfig
-    from pipeline.shards import encode_image, shard_is_complete, write_shard
-    from pipeline.synth import render_one
+    from primps.pipeline.config import SynthConfig
+    from primps.pipeline.shards import encode_image, shard_is_complete, write_shard
+    from primps.pipeline.synth import render_one
 
     limit_threads()
     meta = {"dataset_id": dataset_id, "start": start, "stop": stop}
@@ -224,8 +224,8 @@ def _clean_stale(spec: RenderSpec) -> None:
     """Remove tmp files of killed runs; with a fixed --dataset-name, also shards and manifests of other params."""
     import re
 
-    from pipeline.manifest import SHARD_DIR_MANIFEST
-    from pipeline.shards import SIDECAR_SUFFIX
+    from primps.pipeline.manifest import SHARD_DIR_MANIFEST
+    from primps.pipeline.shards import SIDECAR_SUFFIX
 
     for stale in spec.shard_dir.glob("*.tmp-*"):
         stale.unlink(missing_ok=True)
@@ -248,9 +248,9 @@ def render_dataset(spec: RenderSpec, scheduler: str | None = None, workers: int 
     """Render all shards (Dask, or inline when workers == 0), write wids index and manifests; return manifest path."""
     from tqdm import tqdm
 
-    from pipeline.config import GENERATOR_VERSION
-    from pipeline.manifest import SHARD_DIR_MANIFEST, build_manifest, write_manifest, write_wids_index
-    from pipeline.shards import ShardInfo
+    from primps.pipeline.config import GENERATOR_VERSION
+    from primps.pipeline.manifest import SHARD_DIR_MANIFEST, build_manifest, write_manifest, write_wids_index
+    from primps.pipeline.shards import ShardInfo
 
     spec.shard_dir.mkdir(parents=True, exist_ok=True)
     spec.manifest_dir.mkdir(parents=True, exist_ok=True)

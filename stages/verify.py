@@ -16,13 +16,13 @@ import json
 import sys
 from pathlib import Path
 
-from pipeline.errors import UsageError
+from primps.pipeline.errors import UsageError
 
 
 def verify_manifest(m) -> list[str]:
     import tarfile
 
-    from pipeline.shards import count_samples, file_sha256, sidecar_path
+    from primps.pipeline.shards import count_samples, file_sha256, sidecar_path
 
     problems: list[str] = []
     total = 0
@@ -59,7 +59,7 @@ def verify_manifest(m) -> list[str]:
 
 
 def _manifests_for(target: Path) -> list:
-    from pipeline.manifest import SHARD_DIR_MANIFEST, load_manifest
+    from primps.pipeline.manifest import SHARD_DIR_MANIFEST, load_manifest
 
     if target.is_dir() and not (target / SHARD_DIR_MANIFEST).is_file():
         found = []

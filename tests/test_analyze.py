@@ -7,8 +7,8 @@ import json
 import pytest
 import torch
 
-from stages import analyze as A
-from stages.cli import main as primps
+from primps.stages import analyze as A
+from primps.stages.cli import main as primps
 
 
 def test_filter_similarity_known_values():
@@ -26,8 +26,8 @@ def test_filter_similarity_known_values():
 
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
-    from trainers.loop import Trainer
-    from trainers.presets import get_preset
+    from primps.trainers.loop import Trainer
+    from primps.trainers.presets import get_preset
 
     path = tmp_path_factory.mktemp("an") / "ck.pt"
     tr = Trainer(get_preset("cpu-smoke"), "cpu", 0)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stages.cli import STAGE_MODULES, build_parser
+from primps.stages.cli import STAGE_MODULES, build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,14 +27,14 @@ def test_every_stage_module_registers_a_command():
 
 @pytest.mark.parametrize("name", _subcommands())
 def test_subcommand_help(name):
-    proc = subprocess.run([sys.executable, "-m", "stages", name, "--help"], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "primps.stages", name, "--help"], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "usage:" in proc.stdout and name in proc.stdout
 
 
 def test_unknown_command_exits_2():
-    proc = subprocess.run([sys.executable, "-m", "stages", "no-such-command"], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "primps.stages", "no-such-command"], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "invalid choice" in proc.stderr

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from pipeline import config as cfgmod
-from pipeline.config import (GENERATOR_VERSION, SynthConfig, config_hash, load_config, parse_resolution,
+from primps.pipeline import config as cfgmod
+from primps.pipeline.config import (GENERATOR_VERSION, SynthConfig, config_hash, load_config, parse_resolution,
                              with_overrides)
-from pipeline.errors import ConfigError, UsageError
+from primps.pipeline.errors import ConfigError, UsageError
 
 
 def test_defaults_and_roundtrip():

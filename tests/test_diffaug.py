@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from pipeline.errors import ConfigError
-from trainers.diffaug import DiffAugment, color, cutout, parse_policy, translation
+from primps.pipeline.errors import ConfigError
+from primps.trainers.diffaug import DiffAugment, color, cutout, parse_policy, translation
 
 
 def gen(seed=0):

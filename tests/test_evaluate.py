@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stages import evaluate as E
-from stages.cli import main as primps
+from primps.stages import evaluate as E
+from primps.stages.cli import main as primps
 
 REPO = Path(__file__).resolve().parents[1]
 LOWSHOT = Path(os.environ.get("PRIMPS_LOWSHOT_DIR", REPO.parent / "shared" / "data" / "lowshot"))
@@ -20,9 +20,9 @@ LOWSHOT = Path(os.environ.get("PRIMPS_LOWSHOT_DIR", REPO.parent / "shared" / "da
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    from stages.ingest import ingest
-    from trainers.loop import Trainer
-    from trainers.presets import get_preset
+    from primps.stages.ingest import ingest
+    from primps.trainers.loop import Trainer
+    from primps.trainers.presets import get_preset
 
     tmp = tmp_path_factory.mktemp("eval")
     files = sorted((LOWSHOT / "obama").glob("*.jpg"))[:8]

@@ -5,12 +5,12 @@ import json
 import pytest
 import torch
 
-from pipeline.manifest import load_manifest
-from stages.cli import build_parser
-from stages.cli import main as primps
-from stages.finetune import build_trainer, finetune, resolve_strategy
-from trainers.loop import Trainer
-from trainers.presets import get_preset
+from primps.pipeline.manifest import load_manifest
+from primps.stages.cli import build_parser
+from primps.stages.cli import main as primps
+from primps.stages.finetune import build_trainer, finetune, resolve_strategy
+from primps.trainers.loop import Trainer
+from primps.trainers.presets import get_preset
 
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.errors import UsageError
-from stages import ingest as I
-from stages.cli import main as primps
+from primps.pipeline.errors import UsageError
+from primps.stages import ingest as I
+from primps.stages.cli import main as primps
 
 REPO = Path(__file__).resolve().parents[1]
 LOWSHOT = Path(os.environ.get("PRIMPS_LOWSHOT_DIR", REPO.parent / "shared" / "data" / "lowshot"))
@@ -68,8 +68,8 @@ def make_source(root: Path) -> dict[str, str]:
 
 
 def read_shards(out: Path) -> dict[str, np.ndarray]:
-    from pipeline.manifest import load_manifest
-    from pipeline.shards import decode_image
+    from primps.pipeline.manifest import load_manifest
+    from primps.pipeline.shards import decode_image
 
     m = load_manifest(out)
     images, metas = {}, {}
@@ -161,7 +161,7 @@ def test_ingest_folder_mixed(tmp_path, capsys):
             assert a[..., 0].mean() > 200 and a[..., 1].mean() < 60 and a[..., 2].mean() < 60
         else:
             assert a.std() > 10
-    from pipeline.manifest import load_manifest
+    from primps.pipeline.manifest import load_manifest
 
     m = load_manifest(out / "manifest.json")
     assert m.kind == "ingest" and m.n_images == len(kinds) and m.resolution == (R, R)
@@ -175,7 +175,7 @@ def test_ingest_folder_mixed(tmp_path, capsys):
 
 
 def test_loader_reads_ingested(tmp_path):
-    from pipeline.loader import make_loader
+    from primps.pipeline.loader import make_loader
 
     make_source(tmp_path / "src")
     res = I.ingest(tmp_path / "src", tmp_path / "out", 16, shard_size=4)

@@ -8,7 +8,7 @@ import torch
 
 
 def _render(root, n, shard_size, seed=3):
-    from stages.render import make_spec, render_dataset
+    from primps.stages.render import make_spec, render_dataset
 
     spec = make_spec(seed=seed, n_images=n, shard_size=shard_size, resolution="16", root=root / "data",
                      manifest_dir=root / "man")
@@ -30,10 +30,10 @@ def _rows(batches):
 
 
 def test_finite_pass_matches_synthesizer(multi):
-    from pipeline.config import SynthConfig
-    from pipeline.loader import make_loader
-    from pipeline.manifest import load_manifest
-    from pipeline.synth import render_one
+    from primps.pipeline.config import SynthConfig
+    from primps.pipeline.loader import make_loader
+    from primps.pipeline.manifest import load_manifest
+    from primps.pipeline.synth import render_one
 
     m = load_manifest(multi)
     batches = list(make_loader(multi, batch_size=16, seed=0, resampled=False, shuffle=0))
@@ -47,7 +47,7 @@ def test_finite_pass_matches_synthesizer(multi):
 
 
 def test_two_workers_see_disjoint_shards(multi, monkeypatch):
-    import pipeline.loader as L
+    import primps.pipeline.loader as L
 
     ds = L.make_dataset(multi, seed=1, resampled=False)
     seen = []
@@ -64,7 +64,7 @@ def test_two_workers_see_disjoint_shards(multi, monkeypatch):
 
 
 def test_ddp_ranks_disjoint(multi, monkeypatch):
-    import pipeline.loader as L
+    import primps.pipeline.loader as L
 
     ds = L.make_dataset(multi, seed=1, resampled=False)
     seen = []
@@ -75,7 +75,7 @@ def test_ddp_ranks_disjoint(multi, monkeypatch):
 
 
 def test_resampled_single_shard_deterministic(single):
-    from pipeline.loader import make_loader
+    from primps.pipeline.loader import make_loader
 
     def take(seed, k=4, **kw):
         it = iter(make_loader(single, batch_size=32, seed=seed, **kw))
@@ -91,7 +91,7 @@ def test_resampled_single_shard_deterministic(single):
 
 
 def test_shuffled_epochs_differ_and_cover(multi):
-    from pipeline.loader import make_dataset
+    from primps.pipeline.loader import make_dataset
 
     ds = make_dataset(multi, seed=2, resampled=False, shuffle=10)
     e0 = [tuple(x.flatten().tolist()) for x in ds]

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.errors import UsageError
-from trainers import metrics as M
+from primps.pipeline.errors import UsageError
+from primps.trainers import metrics as M
 
 REPO = Path(__file__).resolve().parents[1]
 LOWSHOT = Path(os.environ.get("PRIMPS_LOWSHOT_DIR", REPO.parent / "shared" / "data" / "lowshot"))

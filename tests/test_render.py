@@ -16,14 +16,13 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-# Runs the real `primps` main(); stage modules that other engineers have not written yet are skipped.
-CLI = ("import sys, importlib.util as u, stages.cli as c; "
-       "c.STAGE_MODULES[:] = [m for m in c.STAGE_MODULES if u.find_spec(m)]; sys.exit(c.main(sys.argv[1:]))")
+# Runs the real `primps` main() of the installed package.
+CLI = "import sys; from primps.stages.cli import main; sys.exit(main(sys.argv[1:]))"
 N, SHARD, RES = 48, 12, "32"  # 4 shards
 
 
 def primps(*args, cwd, env=None, **kw):
-    e = dict(os.environ, PYTHONPATH=str(REPO))
+    e = dict(os.environ)
     e.update(env or {})
     return subprocess.run([sys.executable, "-c", CLI, *map(str, args)], cwd=cwd, env=e, capture_output=True,
                           text=True, **kw)
@@ -74,7 +73,7 @@ def test_different_seed_is_different_dataset(ref, tmp_path):
 
 def test_kill9_then_resume_gives_same_output(ref, tmp_path):
     env = {"PRIMPS_TEST_SHARD_DELAY_S": "1.5"}
-    e = dict(os.environ, PYTHONPATH=str(REPO), **env)
+    e = dict(os.environ, **env)
     proc = subprocess.Popen([sys.executable, "-c", CLI, *map(str, render_args(0))], cwd=tmp_path, env=e,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
@@ -119,8 +118,8 @@ def test_verify_ok_and_flipped_byte_and_missing(ref, tmp_path):
 def test_plain_webdataset_tar_and_wids_read_back(ref):
     import webdataset as wds
 
-    from pipeline.config import SynthConfig
-    from pipeline.synth import render_one
+    from primps.pipeline.config import SynthConfig
+    from primps.pipeline.synth import render_one
 
     (shard_dir,) = list((ref / "data").iterdir())
     urls = [str(p) for p in sorted(shard_dir.glob("shard-*.tar"))]
@@ -168,7 +167,7 @@ def test_bad_parameters_exit_2_and_write_nothing(tmp_path, args, needle):
 
 
 def test_write_shard_is_deterministic_and_sidecar_checks(tmp_path):
-    from pipeline.shards import count_samples, encode_image, shard_is_complete, write_shard
+    from primps.pipeline.shards import count_samples, encode_image, shard_is_complete, write_shard
 
     img = np.arange(16 * 16 * 3, dtype=np.uint8).reshape(16, 16, 3)
     samples = [(f"{i:04d}", {"png": encode_image(img, "png"), "cls": b"%d" % i}) for i in range(5)]
@@ -190,7 +189,7 @@ def test_write_shard_is_deterministic_and_sidecar_checks(tmp_path):
 
 @pytest.mark.parametrize("fmt", ["png", "jpg", "npy"])
 def test_encode_decode_roundtrip(fmt):
-    from pipeline.shards import decode_image, encode_image
+    from primps.pipeline.shards import decode_image, encode_image
 
     yy, xx = np.mgrid[0:24, 0:20]
     img = np.stack([yy * 8, xx * 10, (yy + xx) * 4], axis=2).astype(np.uint8)  # smooth: JPEG stays close
@@ -203,8 +202,8 @@ def test_encode_decode_roundtrip(fmt):
 
 
 def test_load_manifest_errors(tmp_path):
-    from pipeline.errors import UsageError
-    from pipeline.manifest import load_manifest
+    from primps.pipeline.errors import UsageError
+    from primps.pipeline.manifest import load_manifest
 
     with pytest.raises(UsageError, match="not found"):
         load_manifest(tmp_path / "x.json")
@@ -214,7 +213,7 @@ def test_load_manifest_errors(tmp_path):
 
 
 def test_fixed_dataset_name_rerender_with_other_params_replaces_shards(tmp_path):
-    from pipeline.manifest import load_manifest
+    from primps.pipeline.manifest import load_manifest
 
     base = ["render", "--root", "data", "--manifest-dir", "man", "--dataset-name", "fixed", "--workers", 0,
             "--no-progress", "--seed", 1]

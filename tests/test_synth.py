@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline import raster
-from pipeline.config import VARIANTS, SynthConfig
-from pipeline.pinknoise import _MAG, _PHASOR, PinkNoise, radial_power_spectrum
-from pipeline.synth import _shape_params, render_batch, render_one, render_with_mask, sample_rng
+from primps.pipeline import raster
+from primps.pipeline.config import VARIANTS, SynthConfig
+from primps.pipeline.pinknoise import _MAG, _PHASOR, PinkNoise, radial_power_spectrum
+from primps.pipeline.synth import _shape_params, render_batch, render_one, render_with_mask, sample_rng
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = SynthConfig(height=64, width=64)
@@ -49,8 +49,8 @@ def test_same_inputs_same_bytes_and_batch_equals_singles(variant):
 def test_same_bytes_in_a_separate_process():
     code = (
         "import hashlib, numpy as np\n"
-        "from pipeline.config import SynthConfig, VARIANTS\n"
-        "from pipeline.synth import render_batch\n"
+        "from primps.pipeline.config import SynthConfig, VARIANTS\n"
+        "from primps.pipeline.synth import render_batch\n"
         "for v in VARIANTS:\n"
         "    b = render_batch(SynthConfig(height=48, width=40, variant=v), 3, [2, 9])\n"
         "    print(hashlib.sha256(b.tobytes()).hexdigest())\n"
@@ -259,7 +259,7 @@ def test_line_has_thickness():
 
 
 def test_render_into_rejects_a_wrong_canvas():
-    from pipeline.synth import render_into
+    from primps.pipeline.synth import render_into
 
     with pytest.raises(ValueError, match="canvas"):
         render_into(SMALL, 0, 0, np.empty((32, 64, 3), np.uint8))

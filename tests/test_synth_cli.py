@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.config import SynthConfig
-from pipeline.synth import render_one
-from stages.cli import main
+from primps.pipeline.config import SynthConfig
+from primps.pipeline.synth import render_one
+from primps.stages.cli import main
 
 
 def test_preview_all_variants_grid(tmp_path, capsys):

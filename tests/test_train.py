@@ -6,9 +6,9 @@ import math
 import pytest
 import torch
 
-from stages.cli import main as primps
-from trainers.loop import Trainer, TrainingDiverged
-from trainers.presets import get_preset
+from primps.stages.cli import main as primps
+from primps.trainers.loop import Trainer, TrainingDiverged
+from primps.trainers.presets import get_preset
 
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
@@ -114,7 +114,7 @@ def test_ema_and_kimg_counter():
 
 
 def test_wrong_batch_resolution_is_usage_error():
-    from pipeline.errors import UsageError
+    from primps.pipeline.errors import UsageError
     tr = Trainer(get_preset("cpu-smoke"), "cpu", 0)
     with pytest.raises(UsageError, match="does not match"):
         tr.step(next(synthetic_batches(res=64)))

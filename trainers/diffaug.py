@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from pipeline.errors import ConfigError
+from primps.pipeline.errors import ConfigError
 
 KNOWN = ("color", "translation", "cutout")
 

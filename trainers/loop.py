@@ -20,13 +20,13 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 import torch
 
-from pipeline.atomic import atomic_write
-from pipeline.errors import UsageError
-from pipeline.grid import save_grid
-from trainers import loss as L
-from trainers.diffaug import DiffAugment
-from trainers.networks import Discriminator, Generator, style_mix
-from trainers.presets import TrainConfig
+from primps.pipeline.atomic import atomic_write
+from primps.pipeline.errors import UsageError
+from primps.pipeline.grid import save_grid
+from primps.trainers import loss as L
+from primps.trainers.diffaug import DiffAugment
+from primps.trainers.networks import Discriminator, Generator, style_mix
+from primps.trainers.presets import TrainConfig
 
 CKPT_FORMAT = "primps-train-v1"
 

@@ -30,8 +30,8 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from pipeline.atomic import atomic_write
-from pipeline.errors import UsageError
+from primps.pipeline.atomic import atomic_write
+from primps.pipeline.errors import UsageError
 
 INCEPTION_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
 INCEPTION_FILE = "default_1.pt"
@@ -256,7 +256,7 @@ def iter_manifest_images(manifest, batch_size: int = 64):
     import torch
     import webdataset as wds
 
-    from pipeline.shards import decode_image
+    from primps.pipeline.shards import decode_image
 
     fmt = manifest.image_format
     buf: list[np.ndarray] = []
@@ -280,7 +280,7 @@ def real_stats(manifest, inception: InceptionFeatures, cache_dir: str | os.PathL
     callable returning an iterable of uint8 batches), mainly for tests.
     """
     if not hasattr(manifest, "dataset_id"):
-        from pipeline.manifest import load_manifest
+        from primps.pipeline.manifest import load_manifest
         manifest = load_manifest(manifest)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     path = cache / f"fidstats-{manifest.dataset_id}-{inception.sha256[:16]}-v{CACHE_VERSION}.npz"
@@ -312,7 +312,7 @@ def sample_fn_from_generator(generator, batch: int = 32, device: str = "cpu") ->
     """
     import torch
 
-    from trainers.loop import to_uint8
+    from primps.trainers.loop import to_uint8
 
     z_dim = getattr(generator, "z_dim", 512)
     is_module = isinstance(generator, torch.nn.Module)

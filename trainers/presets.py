@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from pipeline.errors import ConfigError
+from primps.pipeline.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class TrainConfig:
             raise ConfigError(f"betas: must be two numbers in [0, 1), got {self.betas!r}")
         if self.mbstd_channels < 1:
             raise ConfigError("mbstd_channels: must be >= 1")
-        from trainers.diffaug import parse_policy
+        from primps.trainers.diffaug import parse_policy
         parse_policy(self.diffaug_policy)
 
     def to_dict(self) -> dict:
