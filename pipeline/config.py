@@ -234,5 +234,25 @@ def with_overrides(cfg: SynthConfig, **changes: Any) -> SynthConfig:
     return cfg.replace(**changes) if changes else cfg
 
 
-__all__ = ["GENERATOR_VERSION", "VARIANTS", "SIZE_POLICIES", "SALIENT_KINDS", "SynthConfig", "load_config",
+#: Named presets: each is a set of SynthConfig field values applied over the defaults (the paper's look is the default).
+PRESETS: dict[str, dict[str, Any]] = {"paper": {}}
+
+
+def resolve_synth_config(config_path: str | Path | None = None, section: str | None = None,
+                         preset: str | None = None, variant: str | None = None,
+                         resolution: str | int | None = None) -> SynthConfig:
+    """The one way every command turns its synthesizer options into a SynthConfig: defaults, then the preset's
+    values, then the YAML file (``--config``), then the explicit ``variant`` / ``resolution`` overrides."""
+    if preset is not None and preset not in PRESETS:
+        raise ConfigError(f"unknown synthesizer preset {preset!r} (choose from {', '.join(PRESETS)})")
+    cfg = load_config(config_path, section) if config_path else SynthConfig()
+    if preset is not None:
+        cfg = cfg.replace(**PRESETS[preset])
+    changes: dict[str, Any] = {"variant": variant}
+    if resolution is not None:
+        changes["height"], changes["width"] = parse_resolution(resolution)
+    return with_overrides(cfg, **changes)
+
+
+__all__ = ["GENERATOR_VERSION", "PRESETS", "resolve_synth_config", "VARIANTS", "SIZE_POLICIES", "SALIENT_KINDS", "SynthConfig", "load_config",
            "config_hash", "parse_resolution", "with_overrides", "ConfigError"]

@@ -108,7 +108,7 @@ def make_spec(*, config_path: str | None = None, config_section: str | None = No
               root: str | os.PathLike = "data/synthetic", manifest_dir: str | os.PathLike = "manifests",
               dataset_name: str | None = None, resolution: str | None = None, variant: str | None = None) -> RenderSpec:
     """Validate every parameter (raising UsageError/ConfigError) without touching the file system."""
-    from primps.pipeline.config import SynthConfig, load_config, parse_resolution, with_overrides
+    from primps.pipeline.config import resolve_synth_config
     from primps.pipeline.shards import check_format
 
     if isinstance(n_images, bool) or not isinstance(n_images, int) or n_images <= 0:
@@ -120,13 +120,7 @@ def make_spec(*, config_path: str | None = None, config_section: str | None = No
     check_format(image_format, quality)
     if dataset_name is not None and (not dataset_name or "/" in dataset_name or dataset_name.startswith(".")):
         raise UsageError(f"dataset name must be a plain directory name, got {dataset_name!r}")
-    cfg = load_config(config_path, config_section) if config_path else SynthConfig()
-    changes: dict = {}
-    if resolution is not None:
-        changes["height"], changes["width"] = parse_resolution(resolution)
-    if variant is not None:
-        changes["variant"] = variant
-    cfg = with_overrides(cfg, **changes)
+    cfg = resolve_synth_config(config_path, config_section, variant=variant, resolution=resolution)
     root, manifest_dir = Path(root), Path(manifest_dir)
     _check_writable(root, "output root")
     _check_writable(manifest_dir, "manifest directory")
