@@ -227,6 +227,23 @@ def output_file(path, flag: str, suffixes: tuple[str, ...] | None = None) -> Pat
 
 # ------------------------------------------------------------------------------------------------------ training
 
+def training_resolution(value, flag: str = "--resolution") -> int:
+    """A model resolution: the image side rule (16..1024) and a power of two (StyleGAN2's blocks halve it)."""
+    side(value, flag)
+    if value & (value - 1):
+        raise UsageError(f"{flag} must be a power of two for a model (16, 32, ..., 1024), got {value}")
+    return value
+
+
+def preset_resolution(preset: str, override: int | None = None) -> int:
+    """The model resolution of a training preset (or the override), read without validating the whole config
+    (which imports torch for the DiffAugment policy)."""
+    from primps.trainers.presets import PRESETS, TrainConfig
+
+    if override is not None:
+        return override
+    return int(PRESETS[preset].get("resolution", TrainConfig.resolution))
+
 def training_options(args) -> None:
     """The options every training command shares (``stages.pretrain.add_common``) and its output folder."""
     positive_float(args.kimg, "--kimg")

@@ -164,7 +164,7 @@ def check_args(args) -> None:
     strategy = resolve_strategy(args)
     manifest = checks.manifest(args.manifest, "--manifest", kind="ingest")
     if args.resolution is not None:
-        checks.side(args.resolution, "--resolution")
+        checks.training_resolution(args.resolution, "--resolution")
     ckpt, flag = (args.resume, "--resume") if args.resume else (args.init, "--init")
     if ckpt:
         res = checks.checkpoint_info(ckpt, flag)["config"]["resolution"]
@@ -173,9 +173,7 @@ def check_args(args) -> None:
             raise UsageError(f"--freeze-d must be between 1 and {checks.d_blocks(res)} for resolution {res} "
                              f"(the discriminator has {checks.d_blocks(res)} blocks), got {args.freeze_d}")
     else:
-        from primps.trainers.presets import get_preset
-
-        checks.same_resolution(manifest, make_config(args, get_preset(args.preset)).resolution,
+        checks.same_resolution(manifest, checks.preset_resolution(args.preset, args.resolution),
                                f"preset {args.preset}")
 
 

@@ -57,10 +57,8 @@ def register(subparsers) -> None:
 def check_model_fits_data(args, manifest) -> None:
     """Up front, without torch: the model resolution (checkpoint, or preset + --resolution) equals the data's, and
     a resumed run still has kimg to go."""
-    from primps.trainers.presets import get_preset
-
     if args.resolution is not None:
-        checks.side(args.resolution, "--resolution")
+        checks.training_resolution(args.resolution, "--resolution")
     if args.resume:
         info = checks.checkpoint_info(args.resume, "--resume")
         res = info["config"]["resolution"]
@@ -71,8 +69,8 @@ def check_model_fits_data(args, manifest) -> None:
         if isinstance(done, int) and done >= args.kimg * 1000:
             raise UsageError(f"the checkpoint {args.resume} is already at kimg {done / 1000:.3f} >= --kimg {args.kimg}")
     else:
-        cfg = make_config(args, get_preset(args.preset))
-        checks.same_resolution(manifest, cfg.resolution, f"preset {args.preset}")
+        checks.same_resolution(manifest, checks.preset_resolution(args.preset, args.resolution),
+                               f"preset {args.preset}")
 
 
 def check_common(args) -> None:

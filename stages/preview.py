@@ -55,15 +55,21 @@ def load_synth_config(path: str | None):
 
 
 def run(args: argparse.Namespace) -> int:
+    from primps.pipeline.config import parse_resolution
+
     checks.int_in_range(args.n, "--n-images", 1, 1024)
     checks.non_negative_int(args.seed, "--seed")
+    if args.variant is not None:
+        checks.choice(args.variant, "--variant", (*VARIANTS, "all"))
+    if args.resolution is not None:
+        parse_resolution(args.resolution)
     out = checks.output_file(args.out, "--out", (".png",))
     if args.config is not None:
         checks.existing_file(args.config, "--config", "config file")
 
     import numpy as np
 
-    from primps.pipeline.config import parse_resolution, with_overrides
+    from primps.pipeline.config import with_overrides
     from primps.pipeline.synth import render_batch
 
     cfg = load_synth_config(args.config)
