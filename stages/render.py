@@ -294,7 +294,7 @@ def register(subparsers) -> None:
         description="Render N synthetic images into deterministic WebDataset tar shards, one Dask task per shard, "
                     "then write <manifest-dir>/<dataset>.json last. Rerunning resumes: complete shards (sha256 "
                     "sidecar matches) are skipped. Same parameters give byte-identical shards and manifest.")
-    p.add_argument("--config", help="synthesizer YAML config (default: built-in SynthConfig defaults)")
+    p.add_argument("--config", help="synthesizer YAML config (default: the built-in SynthConfig)")
     p.add_argument("--config-section", help="read this top-level key of the YAML file (e.g. synth)")
     p.add_argument("--resolution", help="override image size: 256 or HxW such as 64x64, each side 16..1024")
     p.add_argument("--variant", help="override variant: pinknoise, primitives, primitives-s, primitives-ps")
