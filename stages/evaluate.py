@@ -133,7 +133,8 @@ def register(subparsers) -> None:
     p.add_argument("--real", "--manifest", dest="real", required=True,
                    help="manifest of the real images (file, or a folder holding manifest.json)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("-n", "--n-images", dest="n_gen", metavar="N", type=int, default=5000, help="number of generated images")
+    p.add_argument("-n", "--n-images", dest="n_gen", metavar="N", type=int, default=5000,
+                   help="number of generated images")
     hidden_alias(p, "--n-gen", dest="n_gen", type=int)
     p.add_argument("--batch", type=int, default=32, help="batch size for generation and Inception")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")

@@ -16,7 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "preview",
         help="render a grid of synthetic images to a PNG",
-        description="Render --n-images synthetic samples (indices 0..n-1 under --seed) into one PNG grid. With --variant all "
+        description="Render --n-images synthetic samples (indices 0..n-1 under --seed) into one PNG grid. With "
+                    "--variant all "
                     "there is one row per variant, in the order " + ", ".join(VARIANTS) + ". The file is written "
                     "under a temporary name and renamed.",
     )
