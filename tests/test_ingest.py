@@ -166,6 +166,8 @@ def test_ingest_folder_mixed(tmp_path, capsys):
     m = load_manifest(out / "manifest.json")
     assert m.kind == "ingest" and m.n_images == len(kinds) and m.resolution == (R, R)
     assert m.dataset_id.startswith("real-") and m.image_format == "png"
+    card = (out / "README.md").read_text()  # the dataset card beside the shards
+    assert m.dataset_id in card and f"{len(kinds)} in 1 shard(s)" in card and "keep their own licence" in card
     keys = sorted(imgs)
     assert keys == sorted(kinds)
     # deterministic: a second run gives the same bytes
