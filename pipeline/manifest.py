@@ -9,13 +9,18 @@ config_hash=None, generator_version=None, extra=None) -> dict``
     copied tree (manifests/ + shards) still resolves. ``n_images`` is the sum of the shard counts. No timestamps:
     equal inputs give byte-identical manifests.
 ``write_manifest(path, manifest_dict)``
-    Canonical JSON (sorted keys, indent 1), written under a temporary name and renamed.
+    Canonical JSON (sorted keys, indent 1), written under a temporary name and renamed. The copy inside a shard
+    folder (``<shard_dir>/manifest.json``, written last by render and ingest) first gets its dataset card.
+``write_dataset_card(shard_dir, manifest_dict)`` / ``dataset_card(manifest_dict) -> str``
+    ``<shard_dir>/README.md``: what the set is, generator version, config, seed, counts, licence of the images and
+    how to read the shards with plain webdataset or wids. Deterministic (no dates), like the manifest.
 ``load_manifest(path) -> Manifest``
     ``path`` is a manifest JSON file, or a shard directory containing ``manifest.json``. Raises ``UsageError``
     naming the file if it is missing or malformed.
 ``write_wids_index(shard_dir, shards, name)``
-    ``wids-shard-index-v1`` JSON (``<shard_dir>/wids-index.json``) with relative urls so that
-    ``wids.ShardListDataset(path)`` random-accesses the shards.
+    ``wids-shard-index-v1`` JSON (``<shard_dir>/wids-index.json``) with relative urls, sample counts and file sizes
+    (``filesize``, which wids sums for its dataset size) so that ``wids.ShardListDataset(path)`` random-accesses the
+    shards.
 
 ``Manifest`` attributes: ``path``, ``dataset_id``, ``kind``, ``resolution`` (H, W), ``n_images``, ``image_format``,
 ``config`` (dict or None), ``config_hash``, ``generator_version``, ``shards`` (list of ShardInfo), ``data`` (the raw
@@ -38,6 +43,7 @@ MANIFEST_FORMAT = "primps-manifest-v1"
 KINDS = ("synthetic", "ingest")
 SHARD_DIR_MANIFEST = "manifest.json"
 WIDS_INDEX_NAME = "wids-index.json"
+CARD_NAME = "README.md"
 
 
 def _canonical(d: dict) -> bytes:
@@ -86,7 +92,68 @@ def build_manifest(
 def write_manifest(path: str | os.PathLike, manifest: dict) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.name == SHARD_DIR_MANIFEST:  # the shard folder's own copy: the card goes first, the manifest last
+        write_dataset_card(path.parent, manifest)
     atomic_write_bytes(path, _canonical(manifest))
+    return path
+
+
+_KIND_TEXT = {
+    "synthetic": ("Synthetic images rendered by `primps render` (the Primitives-PS synthesizer: random primitive "
+                  "shapes over pink noise), as pretraining data for GANs.",
+                  "Procedurally generated from a seed: no photographs, no people, no personal data. The images are "
+                  "program output; use them under the MIT licence of primps."),
+    "ingest": ("Real images converted by `primps ingest` (RGB, centre-cropped, resized), as a low-shot GAN "
+               "training target.",
+               "Derived from the source images, which keep their own licence and may show people: check the "
+               "source's terms before sharing this set."),
+}
+
+
+def dataset_card(manifest: dict) -> str:
+    """The Markdown dataset card of a shard set (see ``write_dataset_card``)."""
+    what, licence = _KIND_TEXT.get(manifest.get("kind"), ("A primps shard set.", "See the source of the images."))
+    h, w = manifest["resolution"]
+    rows = [("dataset id", manifest["dataset_id"]), ("kind", manifest["kind"]),
+            ("images", f"{manifest['n_images']} in {manifest['n_shards']} shard(s)"),
+            ("resolution", f"{h}x{w} (height x width), RGB"), ("image format", manifest["image_format"])]
+    for key, label in (("generator_version", "generator version"), ("seed", "seed"), ("shard_size", "shard size"),
+                       ("config_hash", "config hash")):
+        if manifest.get(key) is not None:
+            rows.append((label, str(manifest[key])))
+    fmt = manifest["image_format"]
+    decode = {"npy": "", "png": '.decode("rgb8")', "jpg": '.decode("rgb8")'}.get(fmt, "")
+    lines = [
+        f"# {manifest['dataset_id']}", "", what, "",
+        "| | |", "|---|---|", *(f"| {k} | `{v}` |" for k, v in rows), "",
+        "## Licence", "", licence, "",
+        "## Files", "",
+        "- `shard-NNNNNN.tar`: WebDataset shards; sample `KEY` is `KEY." + fmt + "` (the image) and `KEY.json` "
+        "(its metadata).",
+        "- `shard-NNNNNN.tar.sha256.json`: sha256 and size of each shard; `primps verify <this folder>` re-checks "
+        "them.",
+        f"- `{WIDS_INDEX_NAME}`: index for random access with wids; `{SHARD_DIR_MANIFEST}`: the full manifest "
+        "(config, shard list), written last: a folder without it is incomplete.",
+        "",
+        "## Reading (plain webdataset, no primps needed)", "",
+        "```python",
+        "import glob, webdataset as wds",
+        f"ds = wds.WebDataset(sorted(glob.glob('shard-*.tar')), shardshuffle=False){decode}",
+        f"for sample in ds:  # {{'__key__': '000000', '{fmt}': HxWx3 uint8 array, 'json': {{...}}}}",
+        "    ...",
+        "# random access:",
+        f"import wids; ds = wids.ShardListDataset('{WIDS_INDEX_NAME}')",
+        "```", "",
+    ]
+    if manifest.get("config") is not None:
+        lines += ["## Config", "", "```json", json.dumps(manifest["config"], sort_keys=True, indent=1), "```", ""]
+    return "\n".join(lines)
+
+
+def write_dataset_card(shard_dir: str | os.PathLike, manifest: dict) -> Path:
+    """Write ``<shard_dir>/README.md``, the first thing someone who finds the shards on a shared disk reads."""
+    path = Path(shard_dir) / CARD_NAME
+    atomic_write_bytes(path, dataset_card(manifest).encode("utf-8"))
     return path
 
 
@@ -95,7 +162,7 @@ def write_wids_index(shard_dir: str | os.PathLike, shards: Sequence[ShardInfo], 
         "__kind__": "wids-shard-index-v1",
         "wids_version": 1,
         "name": name,
-        "shardlist": [{"url": s.file, "nsamples": s.n_samples} for s in shards],
+        "shardlist": [{"url": s.file, "nsamples": s.n_samples, "filesize": s.bytes} for s in shards],
     }
     path = Path(shard_dir) / WIDS_INDEX_NAME
     atomic_write_bytes(path, _canonical(index))

@@ -8,9 +8,9 @@ Public API
     ``decode_image(data, fmt)`` is the inverse.
 ``write_shard(path, samples) -> ShardInfo``
     ``samples`` is an iterable of ``(key, {ext: bytes})``. Members are written in the given order as
-    ``<key>.<ext>`` (exts sorted) with deterministic headers (mtime 0, uid/gid 0, owner ``primps``, mode 0644,
-    ustar format), so equal input gives a byte-identical tar. The tar streams to ``<path>.tmp-<pid>`` while being
-    hashed, is fsynced and renamed to ``path``; then the sidecar ``<path>.sha256.json`` (``sha256``, ``bytes``,
+    ``<key>.<ext>`` (exts sorted) by ``webdataset.TarWriter`` with deterministic headers (mtime 0, uid/gid 0,
+    owner ``primps``, mode 0644, ustar format), so equal input gives a byte-identical tar. The tar streams to
+    ``<path>.tmp-<pid>`` while being hashed, is fsynced and renamed to ``path``; then the sidecar ``<path>.sha256.json`` (``sha256``, ``bytes``,
     ``n_samples``, ``meta``) is written the same way. Memory use is one sample, whatever the shard size.
 ``shard_is_complete(path, n_samples=None, meta=None) -> ShardInfo | None``
     The shard's info when the tar and its sidecar exist, the tar's size and sha256 match the sidecar, and (if
@@ -38,6 +38,8 @@ from primps.pipeline.atomic import atomic_write_bytes
 from primps.pipeline.errors import UsageError
 
 IMAGE_FORMATS = ("png", "jpg", "npy")
+#: Images per shard, the one default of render and ingest (small sets still give several shards for Dask to share).
+DEFAULT_SHARD_SIZE = 1000
 SIDECAR_SUFFIX = ".sha256.json"
 _OWNER = "primps"
 
@@ -131,17 +133,6 @@ class _HashingWriter(io.RawIOBase):
         return self.n
 
 
-def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
-    ti = tarfile.TarInfo(name)
-    ti.size = size
-    ti.mtime = 0
-    ti.mode = 0o644
-    ti.uid = ti.gid = 0
-    ti.uname = ti.gname = _OWNER
-    ti.type = tarfile.REGTYPE
-    return ti
-
-
 def sidecar_path(path: str | os.PathLike) -> Path:
     path = Path(path)
     return path.with_name(path.name + SIDECAR_SUFFIX)
@@ -154,19 +145,23 @@ def write_shard(path: str | os.PathLike, samples: Iterable[tuple[str, Mapping[st
     ``meta`` (JSON-able) is stored in the sidecar under ``"meta"``; ``shard_is_complete(..., meta=...)`` compares it,
     so a shard written for other parameters is never mistaken for a complete one.
     """
+    import webdataset as wds
+
     path = Path(path)
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     n = 0
     try:
         with open(tmp, "wb") as raw:
             hw = _HashingWriter(raw)
-            with tarfile.open(fileobj=hw, mode="w|", format=tarfile.USTAR_FORMAT) as tar:
+            # encoder=False: values are bytes already. Fixed mtime/owner/mode (uid/gid stay 0; TarWriter sorts
+            # each sample's extensions), so equal input gives equal bytes. webdataset 1.0.2 does not pass its
+            # `format` on to tarfile, so ustar (as before; no pax extended headers) is set on the stream itself.
+            with wds.TarWriter(hw, encoder=False, user=_OWNER, group=_OWNER, mode=0o644, mtime=0) as tar:
+                tar.tarstream.format = tarfile.USTAR_FORMAT
                 for key, fields in samples:
                     if "." in key or "/" in key or not key:
                         raise ValueError(f"bad sample key {key!r}: must be non-empty, without dots or slashes")
-                    for ext in sorted(fields):
-                        data = fields[ext]
-                        tar.addfile(_tarinfo(f"{key}.{ext}", len(data)), io.BytesIO(data))
+                    tar.write({"__key__": key, **fields})
                     n += 1
             raw.flush()
             os.fsync(raw.fileno())

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from primps.pipeline.errors import UsageError
+from primps.stages import checks
 
 NETS = ("G", "D", "G_ema")
 
@@ -86,8 +87,7 @@ def register(subparsers) -> None:
         "filters", help="mean pairwise cosine similarity of conv filters per layer of G and D",
         description="For each convolution layer of G and D: flatten every output filter, L2-normalise, and "
                     "average the off-diagonal pairwise cosine similarities (the paper's Table 3; lower = more "
-                    "diverse filters). Prints a table; --out writes JSON.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "diverse filters). Prints a table; --out writes JSON.")
     f.add_argument("checkpoints", nargs="+", metavar="CKPT", help="training checkpoint(s) (.pt)")
     f.add_argument("--nets", default="G,D", help=f"comma-separated networks to analyse, from {', '.join(NETS)}")
     f.add_argument("--out", default=None, help="JSON output file")
@@ -99,6 +99,10 @@ def run(args: argparse.Namespace) -> int:
     bad = [n for n in nets if n not in NETS]
     if bad or not nets:
         raise UsageError(f"--nets: unknown network(s) {', '.join(bad) or '(none)'}; choose from {', '.join(NETS)}")
+    if args.out:
+        checks.output_file(args.out, "--out", (".json",))
+    for c in args.checkpoints:
+        checks.checkpoint_info(c, "CKPT")
     results = [analyze_checkpoint(c, nets) for c in args.checkpoints]
     print(format_table(results))
     if args.out:

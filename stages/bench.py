@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
+from primps.stages import checks
+from primps.stages.cli import hidden_alias
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -20,14 +23,14 @@ def _register_synth(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "synth",
         help="synthesis speed, one process",
-        description="Time the synthesizer (render_one, into a reused buffer) over --n images in this one process "
+        description="Time the synthesizer (render_one, into a reused buffer) over --n-images images in this one process "
                     "(after a JIT warm-up that is not timed) and print {ms_per_img, img_per_s, cpu_ms_per_img, ...} "
                     "as one JSON line: wall-clock figures, plus the CPU time this (single-threaded) process used, "
                     "which is less disturbed by other load on the machine. Encoding and I/O are not included.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--resolution", default="256", help="'256' or '256x128' (H x W)")
-    p.add_argument("--n", type=int, default=500, help="images to time")
+    p.add_argument("--resolution", default="256", help="'256' or '256x128' (H x W), each side 16..1024")
+    p.add_argument("-n", "--n-images", dest="n", metavar="N", type=int, default=500, help="images to time")
+    hidden_alias(p, "--n", dest="n", type=int)
     p.add_argument("--variant", default="primitives-ps", help="synth variant")
     p.add_argument("--seed", type=int, default=0, help="dataset seed")
     p.add_argument("--config", default=None, help="synth config YAML (as for `primps preview`)")
@@ -35,20 +38,22 @@ def _register_synth(sub: argparse._SubParsersAction) -> None:
 
 
 def run_synth(args: argparse.Namespace) -> int:
+    from primps.pipeline.config import VARIANTS, parse_resolution
+
+    h, w = parse_resolution(args.resolution)
+    checks.positive_int(args.n, "--n-images")
+    checks.non_negative_int(args.seed, "--seed")
+    checks.choice(args.variant, "--variant", VARIANTS)
+    if args.config is not None:
+        checks.existing_file(args.config, "--config", "config file")
+
     import time
 
-    from primps.pipeline.config import VARIANTS, parse_resolution
-    from primps.pipeline.errors import UsageError
     from primps.pipeline.synth import render_into, warm_up
     from primps.stages.preview import load_synth_config
 
     import numpy as np
 
-    if args.n < 1:
-        raise UsageError(f"--n must be >= 1, got {args.n}")
-    if args.variant not in VARIANTS:
-        raise UsageError(f"--variant must be one of {', '.join(VARIANTS)}, got {args.variant!r}")
-    h, w = parse_resolution(args.resolution)
     cfg = load_synth_config(args.config).replace(height=h, width=w, variant=args.variant)
     warm_up(cfg)
     canvas = np.empty((h, w, 3), dtype=np.uint8)

@@ -26,6 +26,8 @@ from pathlib import Path
 from primps.pipeline.atomic import atomic_write, atomic_write_json
 from primps.pipeline.errors import UsageError
 from primps.pipeline.grid import save_grid
+from primps.stages import checks
+from primps.stages.cli import hidden_alias
 
 
 def read_fid_log(path: str | os.PathLike) -> list[dict]:
@@ -123,16 +125,17 @@ def evaluate_checkpoint(ckpt: str | os.PathLike, real: str | os.PathLike, out: s
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "evaluate", help="FID/KID of a checkpoint against a real manifest; sample grid; FID-vs-kimg plot",
-        description="Generate --n-gen images with the checkpoint's G_ema and compute FID and KID (standard "
+        description="Generate --n-images images with the checkpoint's G_ema and compute FID and KID (standard "
                     "Inception-v3 pool3 features, offline weights) against all images of the real manifest "
                     "(statistics cached per dataset id). Writes OUT/metrics.json, OUT/samples.png and, with --log, "
-                    "OUT/fid_curve.png.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "OUT/fid_curve.png.")
     p.add_argument("checkpoint", help="training checkpoint (.pt) written by pretrain/finetune")
     p.add_argument("--real", "--manifest", dest="real", required=True,
                    help="manifest of the real images (file, or a folder holding manifest.json)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--n-gen", type=int, default=5000, help="number of generated images")
+    p.add_argument("-n", "--n-images", dest="n_gen", metavar="N", type=int, default=5000,
+                   help="number of generated images")
+    hidden_alias(p, "--n-gen", dest="n_gen", type=int)
     p.add_argument("--batch", type=int, default=32, help="batch size for generation and Inception")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     p.add_argument("--inception", default=None,
@@ -145,7 +148,27 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def check_args(args: argparse.Namespace) -> None:
+    """Every argument, input and output location, up front and without torch (see ``stages.checks``)."""
+    checks.int_in_range(args.n_gen, "--n-images", 2, 10**7)
+    checks.positive_int(args.batch, "--batch")
+    checks.positive_int(args.grid, "--grid")
+    checks.non_negative_int(args.seed, "--seed")
+    if args.inception is not None:
+        checks.existing_file(args.inception, "--inception", "Inception weights file")
+    if args.log is not None:
+        read_fid_log(args.log)
+    if args.cache_dir is not None:
+        checks.output_dir(args.cache_dir, "--cache-dir")
+    checks.output_dir(args.out, "--out")
+    real = checks.manifest(args.real, "--real")
+    res = checks.checkpoint_info(args.checkpoint, "checkpoint")["config"]["resolution"]
+    checks.same_resolution(real, res, f"checkpoint {args.checkpoint}")
+
+
 def run(args: argparse.Namespace) -> int:
+    check_args(args)
+
     import torch
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")

@@ -9,7 +9,10 @@ import sys
 from pathlib import Path
 
 from primps.pipeline.errors import UsageError
-from primps.stages.pretrain import add_common, check_common, check_resolution, data_stream, load_data_manifest, make_config
+from primps.stages import checks
+from primps.stages.cli import hidden_alias
+from primps.stages.pretrain import (DEFAULT_PRESET, add_common, check_common, check_resolution, data_stream,
+                                    load_data_manifest, make_config)
 
 STRATEGIES = ("scratch", "full", "freezed")
 
@@ -25,7 +28,7 @@ def register(subparsers) -> None:
     from primps.trainers.presets import preset_names
 
     p = subparsers.add_parser("finetune", help="finetune a pretrained generator on a low-shot set, tracking FID",
-                              description=HELP, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                              description=HELP)
     p.add_argument("--manifest", required=True, help="low-shot shard manifest JSON (from `primps ingest`)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--init", default=None, help="pretrained checkpoint (from `primps pretrain`)")
@@ -34,13 +37,15 @@ def register(subparsers) -> None:
     p.add_argument("--strategy", choices=STRATEGIES, default=None,
                    help="scratch, full or freezed (default: full with --init, scratch otherwise)")
     p.add_argument("--freeze-d", type=int, default=None, help="freezed: number of D blocks to freeze")
-    p.add_argument("--preset", default="lowshot256", choices=preset_names(), help="config preset for scratch")
+    p.add_argument("--preset", default=DEFAULT_PRESET, choices=preset_names(), help="config preset for scratch")
     p.add_argument("--resolution", type=int, default=None,
                    help="scratch only: override the preset's resolution (must match the manifest)")
     p.add_argument("--diffaug", default="color,translation,cutout", help="DiffAugment policy ('' = off)")
     p.add_argument("--eval-every", type=float, default=0.0,
                    help="evaluate FID/KID every this many kimg (0 = only at the end, negative = never)")
-    p.add_argument("--n-gen", type=int, default=5000, help="generated images per FID evaluation")
+    p.add_argument("--eval-n-images", dest="n_gen", metavar="N", type=int, default=5000,
+                   help="generated images per FID evaluation")
+    hidden_alias(p, "--n-gen", dest="n_gen", type=int)
     p.add_argument("--eval-batch", type=int, default=32, help="batch size for FID evaluation")
     add_common(p)
     p.set_defaults(func=run)
@@ -150,5 +155,28 @@ def finetune(args, evaluator=None) -> int:
     return 0
 
 
+def check_args(args) -> None:
+    """Every argument, input and output of a finetune run, up front and without torch (see ``stages.checks``)."""
+    checks.training_options(args)
+    checks.finite_float(args.eval_every, "--eval-every")
+    checks.int_in_range(args.n_gen, "--eval-n-images", 2, 10**7)
+    checks.positive_int(args.eval_batch, "--eval-batch")
+    strategy = resolve_strategy(args)
+    manifest = checks.manifest(args.manifest, "--manifest", kind="ingest")
+    if args.resolution is not None:
+        checks.training_resolution(args.resolution, "--resolution")
+    ckpt, flag = (args.resume, "--resume") if args.resume else (args.init, "--init")
+    if ckpt:
+        res = checks.checkpoint_info(ckpt, flag)["config"]["resolution"]
+        checks.same_resolution(manifest, res, f"checkpoint {ckpt}")
+        if strategy == "freezed" and args.freeze_d is not None and args.freeze_d > checks.d_blocks(res):
+            raise UsageError(f"--freeze-d must be between 1 and {checks.d_blocks(res)} for resolution {res} "
+                             f"(the discriminator has {checks.d_blocks(res)} blocks), got {args.freeze_d}")
+    else:
+        checks.same_resolution(manifest, checks.preset_resolution(args.preset, args.resolution),
+                               f"preset {args.preset}")
+
+
 def run(args) -> int:
+    check_args(args)
     return finetune(args)

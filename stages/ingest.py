@@ -33,7 +33,10 @@ from pathlib import Path
 
 import numpy as np
 
+from primps.pipeline.config import MAX_SIDE, MIN_SIDE
 from primps.pipeline.errors import UsageError
+from primps.pipeline.shards import DEFAULT_SHARD_SIZE
+from primps.stages import checks
 
 INGEST_VERSION = 1
 SHARD_PREFIX = "shard"
@@ -173,14 +176,14 @@ def _summarise(paths: list[str], limit: int = 10) -> str:
 
 
 def ingest(src: str | os.PathLike, out: str | os.PathLike, resolution: int, image_format: str = "png",
-           quality: int = 95, shard_size: int = 1000, strict: bool = False,
+           quality: int = 95, shard_size: int = DEFAULT_SHARD_SIZE, strict: bool = False,
            keep_duplicates: bool = False) -> IngestResult:
     """Convert every image under ``src`` and write shards + ``manifest.json`` into ``out``. See module docstring."""
     from primps.pipeline.manifest import SHARD_DIR_MANIFEST, build_manifest, write_manifest, write_wids_index
     from primps.pipeline.shards import check_format, encode_image, write_shard
 
-    if isinstance(resolution, bool) or not isinstance(resolution, int) or not 4 <= resolution <= 4096:
-        raise UsageError(f"--resolution must be an integer in 4..4096, got {resolution!r}")
+    if isinstance(resolution, bool) or not isinstance(resolution, int) or not MIN_SIDE <= resolution <= MAX_SIDE:
+        raise UsageError(f"--resolution must be an integer in {MIN_SIDE}..{MAX_SIDE}, got {resolution!r}")
     if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
         raise UsageError(f"--shard-size must be a positive integer, got {shard_size!r}")
     check_format(image_format, quality)
@@ -276,20 +279,27 @@ def register(subparsers) -> None:
                     "converted, centre-cropped to a square and LANCZOS-resized. Writes DIR/shard-*.tar, "
                     "DIR/wids-index.json and DIR/manifest.json (kind 'ingest', written last). Corrupt or "
                     "non-image files are skipped with one warning (--strict: error, exit 2); exact duplicates "
-                    "are dropped and reported. Order is the sorted relative path, so output is deterministic.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "are dropped and reported. Order is the sorted relative path, so output is deterministic.")
     p.add_argument("src", help="folder (recursive) or zip file of images")
-    p.add_argument("--resolution", "-r", type=int, required=True, help="output side length R in pixels")
+    p.add_argument("--resolution", "-r", type=int, required=True,
+                   help=f"output side length R in pixels, {MIN_SIDE}..{MAX_SIDE}")
     p.add_argument("--out", required=True, help="output folder for shards and manifest.json")
     p.add_argument("--format", dest="image_format", default="png", help="png (lossless), jpg or npy")
-    p.add_argument("--quality", type=int, default=95, help="JPEG quality 1..100 (jpg only)")
-    p.add_argument("--shard-size", type=int, default=1000, help="images per shard")
+    p.add_argument("--quality", type=int, default=95, help="JPEG quality 1..100, jpg only")
+    p.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE, help="images per shard")
     p.add_argument("--strict", action="store_true", help="treat corrupt or non-image files as an error")
     p.add_argument("--keep-duplicates", action="store_true", help="keep exact duplicates instead of dropping them")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from primps.pipeline.shards import check_format
+
+    checks.side(args.resolution, "--resolution")
+    checks.positive_int(args.shard_size, "--shard-size")
+    check_format(args.image_format, args.quality)
+    checks.existing_path(args.src, "SRC", "source")
+    checks.output_dir(args.out, "--out")
     res = ingest(args.src, args.out, args.resolution, image_format=args.image_format, quality=args.quality,
                  shard_size=args.shard_size, strict=args.strict, keep_duplicates=args.keep_duplicates)
     for w in res.warnings:

@@ -7,6 +7,11 @@ import sys
 from pathlib import Path
 
 from primps.pipeline.errors import UsageError
+from primps.stages import checks
+from primps.stages.cli import hidden_alias
+
+#: The training preset when --preset is not given, in pretrain and finetune alike: the one that runs on a CPU.
+DEFAULT_PRESET = "cpu-smoke"
 
 HELP = """Pretrain StyleGAN2 on a shard manifest (from `primps render`). The data stream is infinite and
 resampled, a different stream per rank/worker. Writes OUT/stats.jsonl (losses, R1, path length, img/s, GPU memory),
@@ -19,31 +24,53 @@ def add_common(p: argparse.ArgumentParser) -> None:
     """Options shared by pretrain and finetune."""
     p.add_argument("--kimg", type=float, required=True, help="training budget in thousands of real images shown "
                    "(total, counted across resumes)")
-    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--seed", type=int, default=0, help="seed for init, latents, noise, augmentation, data order")
-    p.add_argument("--batch", type=int, default=None, help="override the preset's total batch size")
+    p.add_argument("--batch", type=int, default=None, help="total batch size (default: the preset's)")
     p.add_argument("--resume", default=None, help="continue from this checkpoint (e.g. OUT/last.pt)")
-    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default: %(default)s)")
+    p.add_argument("--loader-workers", dest="workers", metavar="N", type=int, default=0,
+                   help="DataLoader worker processes (0: load in the training process)")
+    hidden_alias(p, "--workers", dest="workers", type=int)
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--compile", action="store_true", help="torch.compile the main G and D passes (GPU)")
-    p.add_argument("--snapshot-kimg", type=float, default=None, help="override snapshot (grid+checkpoint) interval")
-    p.add_argument("--log-kimg", type=float, default=None, help="override the stats logging interval")
+    p.add_argument("--snapshot-kimg", type=float, default=None,
+                   help="snapshot (grid + checkpoint) interval in kimg (default: the preset's)")
+    p.add_argument("--log-kimg", type=float, default=None, help="stats logging interval in kimg "
+                                                                "(default: the preset's)")
 
 
 def register(subparsers) -> None:
     from primps.trainers.presets import preset_names
 
-    p = subparsers.add_parser("pretrain", help="pretrain StyleGAN2 on rendered synthetic shards",
-                              description=HELP, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = subparsers.add_parser("pretrain", help="pretrain StyleGAN2 on rendered synthetic shards", description=HELP)
     p.add_argument("--manifest", required=True, help="shard manifest JSON written by `primps render`")
-    p.add_argument("--preset", default="cpu-smoke", choices=preset_names(), help="training config preset")
+    p.add_argument("--preset", default=DEFAULT_PRESET, choices=preset_names(), help="training config preset")
     p.add_argument("--diffaug", default=None, help="DiffAugment policy, e.g. color,translation,cutout ('' = off; "
                    "default: the preset's)")
     p.add_argument("--resolution", type=int, default=None,
                    help="override the preset's resolution (must match the shards), e.g. cpu-smoke at 64")
     add_common(p)
     p.set_defaults(func=run)
+
+
+def check_model_fits_data(args, manifest) -> None:
+    """Up front, without torch: the model resolution (checkpoint, or preset + --resolution) equals the data's, and
+    a resumed run still has kimg to go."""
+    if args.resolution is not None:
+        checks.training_resolution(args.resolution, "--resolution")
+    if args.resume:
+        info = checks.checkpoint_info(args.resume, "--resume")
+        res = info["config"]["resolution"]
+        if args.resolution is not None and args.resolution != res:
+            raise UsageError(f"--resolution {args.resolution} differs from the checkpoint's {res}")
+        checks.same_resolution(manifest, res, f"checkpoint {args.resume}")
+        done = info.get("cur_nimg", 0)
+        if isinstance(done, int) and done >= args.kimg * 1000:
+            raise UsageError(f"the checkpoint {args.resume} is already at kimg {done / 1000:.3f} >= --kimg {args.kimg}")
+    else:
+        checks.same_resolution(manifest, checks.preset_resolution(args.preset, args.resolution),
+                               f"preset {args.preset}")
 
 
 def check_common(args) -> None:
@@ -108,6 +135,9 @@ def make_config(args, base):
 
 
 def run(args) -> int:
+    checks.training_options(args)
+    check_model_fits_data(args, checks.manifest(args.manifest, "--manifest"))
+
     from primps.trainers.loop import Trainer, TrainingDiverged, default_device
     from primps.trainers.presets import TrainConfig, get_preset
 

@@ -8,23 +8,28 @@ from pathlib import Path
 from primps.pipeline.grid import make_grid, write_png
 from primps.pipeline.config import VARIANTS
 from primps.pipeline.errors import UsageError
+from primps.stages import checks
+from primps.stages.cli import hidden_alias
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "preview",
         help="render a grid of synthetic images to a PNG",
-        description="Render --n synthetic samples (indices 0..n-1 under --seed) into one PNG grid. With --variant all "
+        description="Render --n-images synthetic samples (indices 0..n-1 under --seed) into one PNG grid. With "
+                    "--variant all "
                     "there is one row per variant, in the order " + ", ".join(VARIANTS) + ". The file is written "
                     "under a temporary name and renamed.",
     )
     p.add_argument("--variant", default=None,
                    help="one of " + ", ".join(VARIANTS) + ", or 'all' (default: the config's variant, "
                         "primitives-ps)")
-    p.add_argument("--n", type=int, default=16, help="samples per row with --variant all; otherwise in total, in a "
-                                                     "near-square grid (default: %(default)s)")
-    p.add_argument("--resolution", default=None, help="image size, '256' or '256x128' (H x W); default: the "
-                                                      "config's (256)")
-    p.add_argument("--seed", type=int, default=0, help="dataset seed (default: %(default)s)")
+    p.add_argument("-n", "--n-images", dest="n", metavar="N", type=int, default=16,
+                   help="samples per row with --variant all; otherwise in total, in a near-square grid (1..1024)")
+    hidden_alias(p, "--n", dest="n", type=int)
+    p.add_argument("--resolution", default=None, help="image size, '256' or '256x128' (H x W), each side 16..1024 "
+                                                      "(default: the config's, 256)")
+    p.add_argument("--seed", type=int, default=0, help="dataset seed")
     p.add_argument("--config", default=None, help="synth config YAML (a SynthConfig mapping, or a file with a "
                                                   "top-level 'synth' section such as params.yaml)")
     p.add_argument("--n-shapes", type=int, default=None, help="override the number of shapes N (0..500)")
@@ -51,18 +56,23 @@ def load_synth_config(path: str | None):
 
 
 def run(args: argparse.Namespace) -> int:
+    from primps.pipeline.config import parse_resolution
+
+    checks.int_in_range(args.n, "--n-images", 1, 1024)
+    checks.non_negative_int(args.seed, "--seed")
+    if args.variant is not None:
+        checks.choice(args.variant, "--variant", (*VARIANTS, "all"))
+    if args.resolution is not None:
+        parse_resolution(args.resolution)
+    out = checks.output_file(args.out, "--out", (".png",))
+    if args.config is not None:
+        checks.existing_file(args.config, "--config", "config file")
+
     import numpy as np
 
-    from primps.pipeline.config import parse_resolution, with_overrides
+    from primps.pipeline.config import with_overrides
     from primps.pipeline.synth import render_batch
 
-    if not 1 <= args.n <= 1024:
-        raise UsageError(f"--n must be in 1..1024, got {args.n}")
-    if args.seed < 0:
-        raise UsageError(f"--seed must be >= 0, got {args.seed}")
-    out = Path(args.out)
-    if out.suffix.lower() != ".png":
-        raise UsageError(f"--out must end in .png, got {args.out}")
     cfg = load_synth_config(args.config)
     h = w = None
     if args.resolution is not None:

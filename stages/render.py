@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from primps.pipeline.errors import UsageError
+from primps.pipeline.shards import DEFAULT_SHARD_SIZE
+from primps.stages import checks
 
 SHARD_PREFIX = "shard"
 # NUMBA_NUM_THREADS is deliberately absent: numba re-reads it at every compile and refuses a value that differs
@@ -104,7 +106,7 @@ def _check_writable(path: Path, what: str) -> None:
 
 
 def make_spec(*, config_path: str | None = None, config_section: str | None = None, seed: int = 0,
-              n_images: int = 1000, shard_size: int = 10000, image_format: str = "png", quality: int = 95,
+              n_images: int = 1000, shard_size: int = DEFAULT_SHARD_SIZE, image_format: str = "png", quality: int = 95,
               root: str | os.PathLike = "data/synthetic", manifest_dir: str | os.PathLike = "manifests",
               dataset_name: str | None = None, resolution: str | None = None, variant: str | None = None) -> RenderSpec:
     """Validate every parameter (raising UsageError/ConfigError) without touching the file system."""
@@ -292,22 +294,21 @@ def register(subparsers) -> None:
         description="Render N synthetic images into deterministic WebDataset tar shards, one Dask task per shard, "
                     "then write <manifest-dir>/<dataset>.json last. Rerunning resumes: complete shards (sha256 "
                     "sidecar matches) are skipped. Same parameters give byte-identical shards and manifest.")
-    p.add_argument("--config", help="synthesizer YAML config (default: built-in SynthConfig defaults)")
+    p.add_argument("--config", help="synthesizer YAML config (default: the built-in SynthConfig)")
     p.add_argument("--config-section", help="read this top-level key of the YAML file (e.g. synth)")
-    p.add_argument("--resolution", help="override image size: 256 or HxW such as 64x64")
+    p.add_argument("--resolution", help="override image size: 256 or HxW such as 64x64, each side 16..1024")
     p.add_argument("--variant", help="override variant: pinknoise, primitives, primitives-s, primitives-ps")
-    p.add_argument("--seed", type=int, default=0,
-                   help="dataset seed; a different seed is a different dataset (default 0)")
-    p.add_argument("-n", "--n-images", type=int, default=1000, help="number of images (default 1000)")
-    p.add_argument("--shard-size", type=int, default=10000, help="images per shard (default 10000)")
-    p.add_argument("--format", dest="image_format", default="png", help="png (lossless, default), jpg or npy")
-    p.add_argument("--quality", type=int, default=95, help="JPEG quality 1..100, jpg only (default 95)")
-    p.add_argument("--root", default="data/synthetic",
-                   help="output root; shards go to <root>/<dataset>/ (default data/synthetic)")
-    p.add_argument("--manifest-dir", default="manifests", help="directory for <dataset>.json (default manifests)")
+    p.add_argument("--seed", type=int, default=0, help="dataset seed; a different seed is a different dataset")
+    p.add_argument("-n", "--n-images", metavar="N", type=int, default=1000, help="number of images")
+    p.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE, help="images per shard")
+    p.add_argument("--format", dest="image_format", default="png", help="png (lossless), jpg or npy")
+    p.add_argument("--quality", type=int, default=95, help="JPEG quality 1..100, jpg only")
+    p.add_argument("--root", default="data/synthetic", help="output root; shards go to <root>/<dataset>/")
+    p.add_argument("--manifest-dir", default="manifests", help="folder for <dataset>.json")
     p.add_argument("--dataset-name", help="fixed output name instead of the dataset id (static paths for DVC)")
     p.add_argument("--workers", type=int, default=None,
-                   help="local Dask cluster size (default: CPU count); 0 renders in this process without Dask")
+                   help="Dask worker processes of the local cluster (default: CPU count); 0 renders in this "
+                        "process without Dask")
     p.add_argument("--scheduler", default=os.environ.get("DASK_SCHEDULER_ADDRESS"),
                    help="address of an existing Dask scheduler (default: $DASK_SCHEDULER_ADDRESS; else a local "
                         "cluster)")
@@ -316,8 +317,15 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.workers is not None and args.workers < 0:
-        raise UsageError(f"--workers must be >= 0, got {args.workers}")
+    checks.positive_int(args.n_images, "--n-images")
+    checks.positive_int(args.shard_size, "--shard-size")
+    checks.non_negative_int(args.seed, "--seed")
+    if args.workers is not None:
+        checks.non_negative_int(args.workers, "--workers")
+    if args.config is not None:
+        checks.existing_file(args.config, "--config", "config file")
+    checks.output_dir(args.root, "--root")
+    checks.output_dir(args.manifest_dir, "--manifest-dir")
     spec = make_spec(config_path=args.config, config_section=args.config_section, seed=args.seed,
                      n_images=args.n_images, shard_size=args.shard_size, image_format=args.image_format,
                      quality=args.quality, root=args.root, manifest_dir=args.manifest_dir,

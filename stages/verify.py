@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from primps.pipeline.errors import UsageError
+from primps.stages import checks
 
 
 def verify_manifest(m) -> list[str]:
@@ -84,9 +85,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    target = Path(args.target)
-    if not target.exists():
-        raise UsageError(f"no such file or directory: {target}")
+    target = checks.existing_path(args.target, "TARGET")
     status = 0
     for m in _manifests_for(target):
         problems = verify_manifest(m)

@@ -24,15 +24,30 @@ def render(root, res, n, name, seed):
     return root / "man" / f"{name}.json"
 
 
+def lowshot(root, res, n, name, seed):
+    """A small real-kind target set: synthetic images saved as PNG files, then `primps ingest`ed."""
+    from PIL import Image
+
+    from primps.pipeline.config import SynthConfig
+    from primps.pipeline.synth import render_batch
+
+    src = root / f"{name}-src"
+    src.mkdir()
+    for i, img in enumerate(render_batch(SynthConfig(height=res, width=res), seed, range(n))):
+        Image.fromarray(img).save(src / f"{i:03d}.png")
+    assert primps(["ingest", str(src), "--resolution", str(res), "--out", str(root / name)]) == 0
+    return root / name / "manifest.json"
+
+
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("ft")
     pre = render(root, 32, 32, "pre32", 1)
-    low = render(root, 32, 16, "low32", 2)      # stands in for an ingested 100-shot set (same format)
-    low64 = render(root, 64, 8, "low64", 3)
+    low = lowshot(root, 32, 16, "low32", 2)      # stands in for an ingested 100-shot set
+    low64 = lowshot(root, 64, 8, "low64", 3)
     assert primps(["pretrain", "--manifest", str(pre), "--kimg", "0.016", "--out", str(root / "pre"),
                    "--seed", "0"]) == 0
-    return {"ckpt": root / "pre" / "last.pt", "low": low, "low64": low64}
+    return {"ckpt": root / "pre" / "last.pt", "low": low, "low64": low64, "pre": pre}
 
 
 class FakeEvaluator:
@@ -127,9 +142,9 @@ def test_finetune_resume(setup, tmp_path):
     (["--strategy", "freezed"], "needs a pretrained checkpoint"),
     (["--init", "CKPT", "--strategy", "freezed"], "needs --freeze-d K"),
     (["--init", "CKPT", "--freeze-d", "2"], "only valid with --strategy freezed"),
-    (["--init", "CKPT", "--strategy", "freezed", "--freeze-d", "9"], "--freeze-d must be between 0 and 3"),
-    (["--init", "missing.pt"], "checkpoint not found"),
-    (["--init", "CKPT", "--kimg", "0"], "--kimg must be > 0"),
+    (["--init", "CKPT", "--strategy", "freezed", "--freeze-d", "9"], "--freeze-d must be between 1 and 3"),
+    (["--init", "missing.pt"], "--init: checkpoint not found: missing.pt"),
+    (["--init", "CKPT", "--kimg", "0"], "--kimg must be a number > 0"),
 ])
 def test_bad_arguments_exit_2(setup, tmp_path, capsys, extra, message):
     extra = [str(setup["ckpt"]) if e == "CKPT" else e for e in extra]
@@ -146,3 +161,12 @@ def test_resolution_mismatch_exit_2(setup, tmp_path, capsys):
                  "--out", str(tmp_path), "--eval-every", "-1"])
     err = capsys.readouterr().err
     assert rc == 2 and "is 64x64 but the model resolution is 32" in err, err
+
+
+def test_synthetic_target_rejected_up_front(setup, tmp_path, capsys):
+    """A rendered (synthetic) set is not a low-shot target: rejected before any statistics are computed."""
+    rc = primps(["finetune", "--manifest", str(setup["pre"]), "--init", str(setup["ckpt"]), "--kimg", "0.008",
+                 "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "is a synthetic set of 32 images" in err and "primps ingest" in err, err
+    assert not (tmp_path / "o").exists()

@@ -166,6 +166,8 @@ def test_ingest_folder_mixed(tmp_path, capsys):
     m = load_manifest(out / "manifest.json")
     assert m.kind == "ingest" and m.n_images == len(kinds) and m.resolution == (R, R)
     assert m.dataset_id.startswith("real-") and m.image_format == "png"
+    card = (out / "README.md").read_text()  # the dataset card beside the shards
+    assert m.dataset_id in card and f"{len(kinds)} in 1 shard(s)" in card and "keep their own licence" in card
     keys = sorted(imgs)
     assert keys == sorted(kinds)
     # deterministic: a second run gives the same bytes
@@ -193,33 +195,33 @@ def test_zip_duplicates_and_id(tmp_path):
         zf.writestr("a.png", a)
         zf.writestr("x/copy_of_a.png", a)
         zf.writestr("__MACOSX/._a.png", b"junk")
-    res = I.ingest(src, tmp_path / "out", 8)
+    res = I.ingest(src, tmp_path / "out", 16)
     assert res.n_images == 2 and res.duplicates == [("x/copy_of_a.png", "a.png")]
     assert any("1 exact duplicate(s) dropped" in w for w in res.warnings)
     imgs = read_shards(tmp_path / "out")
     assert list(imgs) == ["a.png", "x/b.png"]  # sorted order
-    res2 = I.ingest(src, tmp_path / "out2", 16)
-    res3 = I.ingest(src, tmp_path / "out3", 8, image_format="jpg")
+    res2 = I.ingest(src, tmp_path / "out2", 32)
+    res3 = I.ingest(src, tmp_path / "out3", 16, image_format="jpg")
     assert len({res.dataset_id, res2.dataset_id, res3.dataset_id}) == 3
-    assert I.ingest(src, tmp_path / "out4", 8).dataset_id == res.dataset_id
+    assert I.ingest(src, tmp_path / "out4", 16).dataset_id == res.dataset_id
 
 
 def test_errors(tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert primps(["ingest", str(empty), "--resolution", "8", "--out", str(tmp_path / "o")]) == 2
+    assert primps(["ingest", str(empty), "--resolution", "16", "--out", str(tmp_path / "o")]) == 2
     assert "holds no files" in capsys.readouterr().err
     (empty / "junk.jpg").write_text("no")
-    assert primps(["ingest", str(empty), "--resolution", "8", "--out", str(tmp_path / "o")]) == 2
+    assert primps(["ingest", str(empty), "--resolution", "16", "--out", str(tmp_path / "o")]) == 2
     assert "no readable images" in capsys.readouterr().err
     (empty / "ok.png").write_bytes(png_bytes(Image.new("RGB", (9, 9))))
-    assert primps(["ingest", str(empty), "--resolution", "8", "--out", str(tmp_path / "o"), "--strict"]) == 2
+    assert primps(["ingest", str(empty), "--resolution", "16", "--out", str(tmp_path / "o"), "--strict"]) == 2
     err = capsys.readouterr().err
     assert "junk.jpg" in err and "--strict" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "o" / "manifest.json").exists()
-    assert primps(["ingest", str(tmp_path / "missing"), "--resolution", "8", "--out", str(tmp_path / "o")]) == 2
+    assert primps(["ingest", str(tmp_path / "missing"), "--resolution", "16", "--out", str(tmp_path / "o")]) == 2
     assert primps(["ingest", str(empty), "--resolution", "0", "--out", str(tmp_path / "o")]) == 2
     notzip = tmp_path / "file.txt"
     notzip.write_text("x")
     with pytest.raises(UsageError, match="neither a folder nor a zip"):
-        I.ingest(notzip, tmp_path / "o", 8)
+        I.ingest(notzip, tmp_path / "o", 16)

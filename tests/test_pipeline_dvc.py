@@ -55,7 +55,7 @@ def test_dvc_repro_smoke(tmp_path):
 
     bindir = str(Path(sys.executable).parent)
     env = dict(os.environ, PATH=bindir + os.pathsep + os.environ.get("PATH", ""), PRIMPS_LOWSHOT_DIR=str(LOWSHOT),
-               PRIMPS_CACHE_DIR=str(tmp_path / "cache"), GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t",
+               PRIMPS_CACHE_DIR=str(tmp_path / "cache"), DVC_NO_ANALYTICS="1", GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t",
                GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
     _run(["git", "init", "-q"], repo, env)
     _run(["git", "add", "-A"], repo, env)
@@ -71,3 +71,7 @@ def test_dvc_repro_smoke(tmp_path):
     assert "obama-freezed" in shown and "fid" in shown
     again = _run(["dvc", "repro"], repo, env)
     assert "up to date" in again, again
+    # .gitignore covers what the pipeline writes (README "What to commit"); only dvc.lock, which a user commits
+    # and DVC refuses to have git-ignored, shows up.
+    status = _run(["git", "status", "--porcelain", "--untracked-files=all"], repo, env)
+    assert status.strip().splitlines() == ["?? dvc.lock"], status

@@ -139,11 +139,24 @@ def test_plain_webdataset_tar_and_wids_read_back(ref):
     ds = wids.ShardListDataset(str(shard_dir / "wids-index.json"))
     assert len(ds) == N
     assert ds[30]["__key__"] == "000030"
+    index = json.loads((shard_dir / "wids-index.json").read_text())
+    assert [s["filesize"] for s in index["shardlist"]] == [os.path.getsize(u) for u in urls]
+    assert sum(s.get("filesize", 0) for s in ds.shards) == sum(os.path.getsize(u) for u in urls) > 0  # wids nbytes
+
+
+def test_dataset_card_beside_the_shards(ref):
+    (shard_dir,) = list((ref / "data").iterdir())
+    card = (shard_dir / "README.md").read_text()
+    man = json.loads(_manifest(ref).read_text())
+    for needle in (man["dataset_id"], man["generator_version"], man["config_hash"], "seed | `7`",
+                   f"{N} in 4 shard(s)", "no personal data", "wds.WebDataset(", "wids.ShardListDataset(",
+                   '"variant": "primitives-ps"'):
+        assert needle in card, needle
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["-n", "0"], "n_images"),
-    (["--shard-size", "-3"], "shard_size"),
+    (["-n", "0"], "--n-images"),
+    (["--shard-size", "-3"], "--shard-size"),
     (["--format", "gif"], "format"),
     (["--format", "jpg", "--quality", "0"], "quality"),
     (["--variant", "stripes"], "variant"),

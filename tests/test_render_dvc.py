@@ -37,7 +37,7 @@ def test_dvc_repro_render_then_noop(tmp_path):
                     "if __name__ == '__main__':  # Dask spawns workers that re-import this script\n"
                     "    sys.exit(main())\n")
     shim.chmod(shim.stat().st_mode | stat.S_IEXEC)
-    env = dict(os.environ, PATH=f"{bindir}:{os.environ['PATH']}",
+    env = dict(os.environ, PATH=f"{bindir}:{os.environ['PATH']}", DVC_NO_ANALYTICS="1",
                GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
 
     def sh(*cmd):

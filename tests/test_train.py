@@ -68,10 +68,10 @@ def test_resume_equals_straight_run(shards32, tmp_path):
 
 @pytest.mark.parametrize("argv, message", [
     (["--manifest", "MISSING.json", "--kimg", "1"], "manifest not found"),
-    (["--kimg", "0"], "--kimg must be > 0"),
-    (["--kimg", "-1"], "--kimg must be > 0"),
+    (["--kimg", "0"], "--kimg must be a number > 0"),
+    (["--kimg", "-1"], "--kimg must be a number > 0"),
     (["--preset", "small64", "--kimg", "1"], "is 32x32 but the model resolution is 64"),
-    (["--kimg", "1", "--resume", "nope.pt"], "checkpoint not found"),
+    (["--kimg", "1", "--resume", "nope.pt"], "--resume: checkpoint not found: nope.pt"),
     (["--kimg", "1", "--diffaug", "flip"], "unknown augmentation 'flip'"),
 ])
 def test_bad_arguments_exit_2(shards32, tmp_path, capsys, argv, message):

@@ -1,0 +1,259 @@
+"""Up-front checks of command-line input, shared by every sub-command.
+
+Each ``run(args)`` calls these in its first lines, before heavy imports (torch, dask) and before any work, so a bad
+argument, input or output location costs well under a second and leaves nothing behind. Every check raises
+``UsageError`` with one line that names the flag and the problem in the user's terms; ``stages/cli.py`` prints it
+and exits 2. Nothing here creates a file or folder (writability is probed with an unnamed temporary file).
+
+Conventions (README "CLI conventions"): image side lengths follow ``pipeline.config``'s one rule, 16..1024 pixels;
+counts are positive integers; ``--seed`` is a non-negative integer.
+
+    from primps.stages import checks
+    checks.positive_int(args.n_images, "--n-images")
+    out = checks.output_dir(args.out, "--out")
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+
+from primps.pipeline.config import MAX_SIDE, MIN_SIDE
+from primps.pipeline.errors import UsageError
+
+#: ``trainers.loop.CKPT_FORMAT``, repeated so that checking a checkpoint does not import torch (a test compares them).
+CKPT_FORMAT = "primps-train-v1"
+
+
+# ------------------------------------------------------------------------------------------------------ numbers
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def positive_int(value, flag: str) -> int:
+    if not _is_int(value) or value < 1:
+        raise UsageError(f"{flag} must be a positive integer, got {value!r}")
+    return value
+
+
+def non_negative_int(value, flag: str) -> int:
+    if not _is_int(value) or value < 0:
+        raise UsageError(f"{flag} must be an integer >= 0, got {value!r}")
+    return value
+
+
+def int_in_range(value, flag: str, lo: int, hi: int) -> int:
+    if not _is_int(value) or not lo <= value <= hi:
+        raise UsageError(f"{flag} must be an integer in {lo}..{hi}, got {value!r}")
+    return value
+
+
+def positive_float(value, flag: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise UsageError(f"{flag} must be a number > 0, got {value!r}")
+    return float(value)
+
+
+def finite_float(value, flag: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise UsageError(f"{flag} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def side(value, flag: str = "--resolution") -> int:
+    """A square image side length: the project's one rule, MIN_SIDE..MAX_SIDE pixels (as the synthesizer)."""
+    return int_in_range(value, flag, MIN_SIDE, MAX_SIDE)
+
+
+def choice(value, flag: str, choices) -> str:
+    if value not in choices:
+        raise UsageError(f"{flag} must be one of {', '.join(map(str, choices))}, got {value!r}")
+    return value
+
+
+# -------------------------------------------------------------------------------------------------------- inputs
+
+def existing_path(path, flag: str, what: str = "file or folder") -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise UsageError(f"{flag}: {what} not found: {path}")
+    return p
+
+
+def existing_file(path, flag: str, what: str = "file") -> Path:
+    p = existing_path(path, flag, what)
+    if not p.is_file():
+        raise UsageError(f"{flag}: {path} is a folder, not a file")
+    return p
+
+
+class _Opaque:
+    """Stands in for every non-builtin object (tensors, storages, numpy arrays) while reading a checkpoint's pickle."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        pass
+
+    def __setstate__(self, state) -> None:
+        pass
+
+
+class _MetadataUnpickler(pickle.Unpickler):
+    """Reads the plain-Python part of a torch.save pickle (config, counters) without torch and without running
+    any of the pickle's code: only builtins and collections are real, everything else becomes ``_Opaque``."""
+
+    def find_class(self, module: str, name: str):
+        if module in ("builtins", "collections") and name in ("dict", "list", "tuple", "set", "frozenset",
+                                                              "OrderedDict", "int", "float", "str", "bytes",
+                                                              "bool", "complex", "slice"):
+            return super().find_class(module, name)
+        return _Opaque
+
+    def persistent_load(self, pid):
+        return None
+
+
+def checkpoint_info(path, flag: str) -> dict:
+    """The metadata of a primps training checkpoint (``config``, ``cur_nimg``, ``seed``, ``manifest_id`` ...),
+    read without torch, so a missing, empty, truncated or foreign file is rejected in milliseconds.
+
+    Checks: a non-empty PyTorch zip archive whose ``data.pkl`` unpickles to a dict with primps' checkpoint format
+    and a config holding an integer ``resolution``. Tensors are not read (``Trainer.read_checkpoint`` does that).
+    """
+    p = existing_file(path, flag, "checkpoint")
+    if p.stat().st_size == 0:
+        raise UsageError(f"{flag}: checkpoint {path} is empty")
+    bad = f"{flag}: {path} is truncated or not a primps checkpoint"
+    try:
+        with zipfile.ZipFile(p) as zf:
+            pkl = [n for n in zf.namelist() if n == "data.pkl" or n.endswith("/data.pkl")]
+            if not pkl:
+                raise UsageError(f"{bad} (no data.pkl in the archive)")
+            st = _MetadataUnpickler(zf.open(pkl[0])).load()
+    except UsageError:
+        raise
+    except zipfile.BadZipFile:
+        raise UsageError(f"{bad} (not a PyTorch zip archive)") from None
+    except Exception as exc:  # noqa: BLE001 - any unreadable archive or pickle is the user's file, not our bug
+        raise UsageError(f"{bad} (damaged archive: {type(exc).__name__})") from None
+    cfg = st.get("config") if isinstance(st, dict) else None
+    if not isinstance(st, dict) or st.get("format") != CKPT_FORMAT or not isinstance(cfg, dict) \
+            or not _is_int(cfg.get("resolution")):
+        raise UsageError(f"{flag}: {path} is not a primps training checkpoint")
+    return st
+
+
+def d_blocks(resolution: int) -> int:
+    """Number of discriminator blocks at a resolution (``trainers.networks.Discriminator``: one per level from
+    the input resolution down to 8x8, the 4x4 epilogue not counted) - the upper bound of ``--freeze-d``."""
+    return max(0, int(round(math.log2(resolution))) - 2)
+
+
+def manifest(path, flag: str, kind: str | None = None):
+    """Load a shard manifest (file, or folder holding manifest.json); with ``kind``, require that kind."""
+    from primps.pipeline.manifest import load_manifest
+
+    try:
+        m = load_manifest(path)
+    except UsageError as exc:
+        raise UsageError(f"{flag}: {exc}") from None
+    if kind is not None and m.kind != kind:
+        origin = {"synthetic": "primps render", "ingest": "primps ingest"}
+        raise UsageError(f"{flag}: {path} is a {m.kind} set of {m.n_images} images (from `{origin.get(m.kind, '?')}`);"
+                         f" this needs a {kind} set (from `{origin.get(kind, '?')}`)")
+    return m
+
+
+def same_resolution(manifest, model_res: int, model: str) -> None:
+    """The data of ``manifest`` and the model (``model`` names it: a preset, a checkpoint) have the same size."""
+    if tuple(manifest.resolution) != (model_res, model_res):
+        h, w = manifest.resolution
+        raise UsageError(f"the data in {manifest.path} is {h}x{w} but the model resolution is {model_res} "
+                         f"({model}); use data and a model of the same resolution")
+
+
+# ------------------------------------------------------------------------------------------------------- outputs
+
+def _nearest_existing(p: Path) -> Path:
+    p = p.absolute()
+    while not p.exists() and p.parent != p:
+        p = p.parent
+    return p
+
+
+def _probe_writable(folder: Path) -> bool:
+    """True if a file can be created in ``folder`` (an unnamed temporary file: nothing is left behind)."""
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return False
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
+def output_dir(path, flag: str, _file=None) -> Path:
+    """A folder the command may write into: an existing writable folder, or one that can be created."""
+    if path is None or str(path) == "":
+        raise UsageError(f"{flag}: an output folder is required")
+    p = Path(path)
+    shown = _file if _file is not None else path
+    if p.exists() and not p.is_dir():
+        raise UsageError(f"{flag}: cannot write {shown}: {path} is a file, not a folder")
+    base = _nearest_existing(p)
+    if not base.is_dir():
+        raise UsageError(f"{flag}: cannot create {shown}: {base} is a file, not a folder")
+    if not _probe_writable(base):
+        raise UsageError(f"{flag}: cannot write {shown}: {base} is not writable")
+    return p
+
+
+def output_file(path, flag: str, suffixes: tuple[str, ...] | None = None) -> Path:
+    """A file the command may (re)write: its folder passes ``output_dir`` and it is not itself a folder."""
+    if path is None or str(path) == "":
+        raise UsageError(f"{flag}: an output file name is required")
+    p = Path(path)
+    if suffixes is not None and p.suffix.lower() not in suffixes:
+        raise UsageError(f"{flag} must end in {' or '.join(suffixes)}, got {path}")
+    if p.is_dir():
+        raise UsageError(f"{flag}: {path} is a folder, not a file")
+    output_dir(p.parent, flag, _file=path)
+    return p
+
+
+# ------------------------------------------------------------------------------------------------------ training
+
+def training_resolution(value, flag: str = "--resolution") -> int:
+    """A model resolution: the image side rule (16..1024) and a power of two (StyleGAN2's blocks halve it)."""
+    side(value, flag)
+    if value & (value - 1):
+        raise UsageError(f"{flag} must be a power of two for a model (16, 32, ..., 1024), got {value}")
+    return value
+
+
+def preset_resolution(preset: str, override: int | None = None) -> int:
+    """The model resolution of a training preset (or the override), read without validating the whole config
+    (which imports torch for the DiffAugment policy)."""
+    from primps.trainers.presets import PRESETS, TrainConfig
+
+    if override is not None:
+        return override
+    return int(PRESETS[preset].get("resolution", TrainConfig.resolution))
+
+def training_options(args) -> None:
+    """The options every training command shares (``stages.pretrain.add_common``) and its output folder."""
+    positive_float(args.kimg, "--kimg")
+    non_negative_int(args.seed, "--seed")
+    if args.batch is not None:
+        positive_int(args.batch, "--batch")
+    non_negative_int(args.workers, "--loader-workers")
+    if args.threads is not None:
+        positive_int(args.threads, "--threads")
+    for value, flag in ((args.snapshot_kimg, "--snapshot-kimg"), (args.log_kimg, "--log-kimg")):
+        if value is not None:
+            positive_float(value, flag)
+    output_dir(args.out, "--out")
