@@ -174,8 +174,13 @@ def _summarise(paths: list[str], limit: int = 10) -> str:
 
 def ingest(src: str | os.PathLike, out: str | os.PathLike, resolution: int, image_format: str = "png",
            quality: int = 95, shard_size: int = 1000, strict: bool = False,
-           keep_duplicates: bool = False) -> IngestResult:
-    """Convert every image under ``src`` and write shards + ``manifest.json`` into ``out``. See module docstring."""
+           keep_duplicates: bool = False, progress: bool = False) -> IngestResult:
+    """Convert every image under ``src`` and write shards + ``manifest.json`` into ``out``. See module docstring.
+
+    ``progress`` shows a tqdm bar (on stderr) over the source files.
+    """
+    from tqdm import tqdm
+
     from primps.pipeline.manifest import SHARD_DIR_MANIFEST, build_manifest, write_manifest, write_wids_index
     from primps.pipeline.shards import check_format, encode_image, write_shard
 
@@ -193,7 +198,8 @@ def ingest(src: str | os.PathLike, out: str | os.PathLike, resolution: int, imag
     duplicates: list[tuple[str, str]] = []
     upsampled: list[str] = []
     seen: dict[str, str] = {}
-    for rel, read in sources:
+    for rel, read in tqdm(sources, desc=f"ingest {Path(src).name}", unit="file", disable=not progress,
+                          dynamic_ncols=True):
         data = read()
         digest = hashlib.sha256(data).hexdigest()
         if digest in seen and not keep_duplicates:
@@ -286,12 +292,14 @@ def register(subparsers) -> None:
     p.add_argument("--shard-size", type=int, default=1000, help="images per shard")
     p.add_argument("--strict", action="store_true", help="treat corrupt or non-image files as an error")
     p.add_argument("--keep-duplicates", action="store_true", help="keep exact duplicates instead of dropping them")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     res = ingest(args.src, args.out, args.resolution, image_format=args.image_format, quality=args.quality,
-                 shard_size=args.shard_size, strict=args.strict, keep_duplicates=args.keep_duplicates)
+                 shard_size=args.shard_size, strict=args.strict, keep_duplicates=args.keep_duplicates,
+                 progress=not args.no_progress)
     for w in res.warnings:
         print(f"primps ingest: warning: {w}", file=sys.stderr)
     print(f"primps ingest: {res.n_images} images -> dataset {res.dataset_id}; manifest {res.manifest_path}",
