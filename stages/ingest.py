@@ -177,7 +177,8 @@ def ingest(src: str | os.PathLike, out: str | os.PathLike, resolution: int, imag
            keep_duplicates: bool = False, progress: bool = False) -> IngestResult:
     """Convert every image under ``src`` and write shards + ``manifest.json`` into ``out``. See module docstring.
 
-    ``progress`` shows a tqdm bar (on stderr) over the source files.
+    ``progress`` shows a tqdm bar over the source files when stderr is a terminal (so captured output, logs and
+    error messages stay clean).
     """
     from tqdm import tqdm
 
@@ -198,7 +199,7 @@ def ingest(src: str | os.PathLike, out: str | os.PathLike, resolution: int, imag
     duplicates: list[tuple[str, str]] = []
     upsampled: list[str] = []
     seen: dict[str, str] = {}
-    for rel, read in tqdm(sources, desc=f"ingest {Path(src).name}", unit="file", disable=not progress,
+    for rel, read in tqdm(sources, desc=f"ingest {Path(src).name}", unit="file", disable=None if progress else True,
                           dynamic_ncols=True):
         data = read()
         digest = hashlib.sha256(data).hexdigest()
