@@ -61,7 +61,7 @@ def plot_fid_curve(records: list[dict], path: str | os.PathLike, mark: tuple[flo
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(6.4, 4.2), dpi=100)
+    fig = Figure(figsize=(6, 4), dpi=100)
     ax = fig.add_subplot()
     xs, ys = [r["kimg"] for r in records], [r["fid"] for r in records]
     ax.plot(xs, ys, marker="o", ms=4, label="finetune log (selection)")
@@ -87,6 +87,20 @@ def plot_fid_curve(records: list[dict], path: str | os.PathLike, mark: tuple[flo
     return path
 
 
+def checkpoint_strategy(ckpt: str | os.PathLike) -> str | None:
+    """The finetune strategy (scratch / full / freezed) recorded in a checkpoint, for the plot title; None if absent.
+
+    The file is memory-mapped, so only the small metadata is read.
+    """
+    import torch
+
+    try:
+        st = torch.load(ckpt, map_location="cpu", weights_only=False, mmap=True)
+    except Exception:  # noqa: BLE001 - only a title depends on it
+        return None
+    return (st.get("extra") or {}).get("strategy") if isinstance(st, dict) else None
+
+
 def load_generator(ckpt: str | os.PathLike, device: str):
     """(G_ema fn(z) -> [-1,1] images with ``fn.z_dim``, checkpoint kimg, training manifest id)."""
     from primps.trainers.loop import Trainer
@@ -98,7 +112,6 @@ def load_generator(ckpt: str | os.PathLike, device: str):
         return g(z.to(tr.device), noise_mode="const")
 
     fn.z_dim = tr.cfg.z_dim
-    fn.strategy = tr.extra.get("strategy")  # scratch / full / freezed, for the plot title
     return fn, float(tr.extra.get("init_kimg", math.nan)), tr.extra.get("init_manifest_id")
 
 
@@ -129,7 +142,7 @@ def evaluate_checkpoint(ckpt: str | os.PathLike, real: str | os.PathLike, out: s
         atomic_write_json(out / "fid_curve.json", [{"kimg": r["kimg"], "fid": r["fid"]} for r in records])
         plot_fid_curve(records, out / "fid_curve.png", mark=(kimg, res["fid"]),
                        title=f"{(manifest.config or {}).get('source') or manifest.dataset_id}, "
-                             f"{getattr(fn, 'strategy', None) or 'finetune'}: FID vs kimg")
+                             f"{checkpoint_strategy(ckpt) or 'finetune'}: FID vs kimg")
     return res
 
 

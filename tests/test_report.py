@@ -153,3 +153,16 @@ def test_report_renders_in_headless_chromium(tmp_path):
     assert Image.open(shot).size == (1200, 2600)
     if keep := os.environ.get("PRIMPS_KEEP_SCREENSHOT"):  # to look at it: PRIMPS_KEEP_SCREENSHOT=/tmp/report.png
         shutil.copy(shot, keep)
+
+
+def test_evaluate_curve_names_the_strategy(tmp_path):
+    from primps.stages.evaluate import checkpoint_strategy
+    from primps.trainers.loop import Trainer
+    from primps.trainers.presets import get_preset
+
+    tr = Trainer(get_preset("cpu-smoke"), "cpu", 0)
+    tr.extra = {"strategy": "freezed"}
+    tr.save(tmp_path / "ck.pt")
+    assert checkpoint_strategy(tmp_path / "ck.pt") == "freezed"
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    assert checkpoint_strategy(tmp_path / "junk.pt") is None
