@@ -1,4 +1,4 @@
-"""`./run demo`: the whole DVC pipeline at the demo scale of params.yaml, on the CPU, in about five minutes.
+"""`./run demo`: the whole DVC pipeline at the demo scale of params.yaml, on the CPU, in a few minutes.
 
 preview → render (2,000 Primitives-PS images at 32²) → pretrain (2 kimg) → ingest (obama) → finetune from
 scratch and from the pretrained generator → evaluate → report. Each stage shows its progress; the demo stamps
