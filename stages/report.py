@@ -236,18 +236,23 @@ def build_report(root: str | Path) -> tuple[str, list[str]]:
     parts.append("<h2>Results</h2>")
     rows = [r for r in runs if r.metrics]
     if rows:
-        parts.append("<table><tr><th>target</th><th>strategy</th><th>FID</th><th>KID ×10³</th><th>kimg</th>"
-                     "<th>generated / real images</th></tr>")
+        select = any(_num(r.metrics.get("fid_select")) for r in rows)  # best FID of the finetune log, if given
+        parts.append("<table><tr><th>target</th><th>strategy</th><th>FID</th>"
+                     + ("<th>FID at selection</th>" if select else "")
+                     + "<th>KID ×10³</th><th>kimg</th><th>generated / real images</th></tr>")
         for r in rows:
             m = r.metrics
             kid = m.get("kid") * 1e3 if _num(m.get("kid")) else None
+            sel = f"<td>{fmt(m.get('fid_select'), '.1f')}</td>" if select else ""
             parts.append(f"<tr><td>{html.escape(r.target)}</td><td>{html.escape(r.strategy)}</td>"
-                         f"<td>{fmt(m.get('fid'), '.1f')}</td><td>{fmt(kid, '.1f')}</td>"
+                         f"<td>{fmt(m.get('fid'), '.1f')}</td>{sel}<td>{fmt(kid, '.1f')}</td>"
                          f"<td>{fmt(m.get('kimg'), '.3g')}</td><td>{m.get('n_gen', '–')} / {m.get('n_real', '–')}"
                          "</td></tr>")
-        parts.append("</table><p>FID and KID of each run's best checkpoint (eval/&lt;run&gt;/metrics.json). At demo "
-                     "scale they only compare the runs with each other; the paper's protocol uses 5000 generated "
-                     "images.</p>")
+        parts.append("</table><p>FID and KID of each run's best checkpoint (eval/&lt;run&gt;/metrics.json)"
+                     + (", re-scored on fresh latents; 'FID at selection' is the value that picked it" if select
+                        else "")
+                     + ". At demo scale they only compare the runs with each other; the paper's protocol uses 5000 "
+                       "generated images.</p>")
     else:
         notes.append("no evaluations found (eval/*/metrics.json)")
         parts.append(note(notes[-1]))

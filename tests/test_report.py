@@ -81,7 +81,17 @@ def test_report_embeds_every_picture(tmp_path):
     # the results table: target, strategy and FID of each run, scratch before full
     assert re.search(r"<td>obama</td><td>scratch</td><td>290\.5</td>", page)
     assert page.index("<td>scratch</td>") < page.index("<td>full</td>")
-    assert 'class="note"' not in page
+    assert 'class="note"' not in page and "FID at selection" not in page
+
+
+def test_report_shows_selection_fid_when_given(tmp_path):
+    make_run_tree(tmp_path)
+    m = tmp_path / "eval" / "obama-full" / "metrics.json"
+    m.write_text(json.dumps({**json.loads(m.read_text()), "fid_select": 280.04}))
+    page, _ = report.build_report(tmp_path)
+    assert "<th>FID at selection</th>" in page
+    assert re.search(r"<td>full</td><td>289\.5</td><td>280\.0</td>", page)
+    assert re.search(r"<td>scratch</td><td>290\.5</td><td>–</td>", page)
 
 
 def test_report_notes_missing_parts(tmp_path, capsys):
