@@ -26,6 +26,7 @@ STAGE_MODULES = [
     "primps.stages.ingest",
     "primps.stages.evaluate",
     "primps.stages.analyze",
+    "primps.stages.report",
 ]
 
 

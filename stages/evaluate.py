@@ -53,7 +53,11 @@ def read_fid_log(path: str | os.PathLike) -> list[dict]:
 
 def plot_fid_curve(records: list[dict], path: str | os.PathLike, mark: tuple[float, float] | None = None,
                    title: str = "FID vs kimg") -> Path:
-    """Line plot of fid against kimg (Agg backend), optional marked point (kimg, fid)."""
+    """Line plot of fid against kimg (Agg backend), optional marked point (kimg, fid).
+
+    The x axis starts at 0 and spans at least the logged range, so a short run does not get a zoomed-in axis such as
+    0.19..0.21; labels say what the units are.
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -61,21 +65,42 @@ def plot_fid_curve(records: list[dict], path: str | os.PathLike, mark: tuple[flo
 
     fig = Figure(figsize=(6, 4), dpi=100)
     ax = fig.add_subplot()
-    ax.plot([r["kimg"] for r in records], [r["fid"] for r in records], marker="o", ms=3, label="finetune log")
+    xs, ys = [r["kimg"] for r in records], [r["fid"] for r in records]
+    ax.plot(xs, ys, marker="o", ms=4, label="finetune log (selection)")
     if mark is not None and all(math.isfinite(v) for v in mark):
         ax.scatter([mark[0]], [mark[1]], color="red", zorder=3, label="this evaluation")
+        xs, ys = xs + [mark[0]], ys + [mark[1]]
     best = min(records, key=lambda r: r["fid"])
-    ax.annotate(f"best {best['fid']:.2f} @ {best['kimg']:g} kimg", (best["kimg"], best["fid"]),
-                textcoords="offset points", xytext=(5, 8), fontsize=8)
-    ax.set_xlabel("kimg")
-    ax.set_ylabel("FID")
+    ax.annotate(f"best {best['fid']:.1f} @ {best['kimg']:g} kimg", (best["kimg"], best["fid"]),
+                textcoords="offset points", xytext=(0, -14), ha="center", fontsize=8)
+    span = max(xs) if max(xs) > 0 else 1.0
+    ax.set_xlim(0, span * 1.05)
+    lo, hi = min(ys), max(ys)
+    pad = max((hi - lo) * 0.15, abs(hi) * 0.02, 1.0)
+    ax.set_ylim(lo - pad, hi + pad)
+    ax.set_xlabel("training progress (kimg = thousands of real images shown)")
+    ax.set_ylabel("FID (lower is better)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
     path = Path(path)
     atomic_write(path, lambda p: fig.savefig(p, format="png"))
     return path
+
+
+def checkpoint_strategy(ckpt: str | os.PathLike) -> str | None:
+    """The finetune strategy (scratch / full / freezed) recorded in a checkpoint, for the plot title; None if absent.
+
+    The file is memory-mapped, so only the small metadata is read.
+    """
+    import torch
+
+    try:
+        st = torch.load(ckpt, map_location="cpu", weights_only=False, mmap=True)
+    except Exception:  # noqa: BLE001 - only a title depends on it
+        return None
+    return (st.get("extra") or {}).get("strategy") if isinstance(st, dict) else None
 
 
 def load_generator(ckpt: str | os.PathLike, device: str):
@@ -118,7 +143,8 @@ def evaluate_checkpoint(ckpt: str | os.PathLike, real: str | os.PathLike, out: s
         # The same curve as data, for `dvc plots show` (x: kimg, y: fid).
         atomic_write_json(out / "fid_curve.json", [{"kimg": r["kimg"], "fid": r["fid"]} for r in records])
         plot_fid_curve(records, out / "fid_curve.png", mark=(kimg, res["fid"]),
-                       title=f"FID vs kimg ({manifest.dataset_id})")
+                       title=f"{(manifest.config or {}).get('source') or manifest.dataset_id}, "
+                             f"{checkpoint_strategy(ckpt) or 'finetune'}: FID vs kimg")
     return res
 
 

@@ -177,8 +177,14 @@ def _summarise(paths: list[str], limit: int = 10) -> str:
 
 def ingest(src: str | os.PathLike, out: str | os.PathLike, resolution: int, image_format: str = "png",
            quality: int = 95, shard_size: int = DEFAULT_SHARD_SIZE, strict: bool = False,
-           keep_duplicates: bool = False) -> IngestResult:
-    """Convert every image under ``src`` and write shards + ``manifest.json`` into ``out``. See module docstring."""
+           keep_duplicates: bool = False, progress: bool = False) -> IngestResult:
+    """Convert every image under ``src`` and write shards + ``manifest.json`` into ``out``. See module docstring.
+
+    ``progress`` shows a tqdm bar over the source files when stderr is a terminal (so captured output, logs and
+    error messages stay clean).
+    """
+    from tqdm import tqdm
+
     from primps.pipeline.manifest import SHARD_DIR_MANIFEST, build_manifest, write_manifest, write_wids_index
     from primps.pipeline.shards import check_format, encode_image, write_shard
 
@@ -196,7 +202,8 @@ def ingest(src: str | os.PathLike, out: str | os.PathLike, resolution: int, imag
     duplicates: list[tuple[str, str]] = []
     upsampled: list[str] = []
     seen: dict[str, str] = {}
-    for rel, read in sources:
+    for rel, read in tqdm(sources, desc=f"ingest {Path(src).name}", unit="file", disable=None if progress else True,
+                          dynamic_ncols=True):
         data = read()
         digest = hashlib.sha256(data).hexdigest()
         if digest in seen and not keep_duplicates:
@@ -289,6 +296,7 @@ def register(subparsers) -> None:
     p.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE, help="images per shard")
     p.add_argument("--strict", action="store_true", help="treat corrupt or non-image files as an error")
     p.add_argument("--keep-duplicates", action="store_true", help="keep exact duplicates instead of dropping them")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
@@ -301,7 +309,8 @@ def run(args: argparse.Namespace) -> int:
     checks.existing_path(args.src, "SRC", "source")
     checks.output_dir(args.out, "--out")
     res = ingest(args.src, args.out, args.resolution, image_format=args.image_format, quality=args.quality,
-                 shard_size=args.shard_size, strict=args.strict, keep_duplicates=args.keep_duplicates)
+                 shard_size=args.shard_size, strict=args.strict, keep_duplicates=args.keep_duplicates,
+                 progress=not args.no_progress)
     for w in res.warnings:
         print(f"primps ingest: warning: {w}", file=sys.stderr)
     print(f"primps ingest: {res.n_images} images -> dataset {res.dataset_id}; manifest {res.manifest_path}",

@@ -77,6 +77,9 @@ ROWS: dict[str, dict] = {
         bad=[(["-r", "8"], "--resolution"), (["-r", "2048"], "--resolution"), (["--shard-size", "0"], "--shard-size"),
              (["--format", "gif"], "format"), (["--format", "jpg", "--quality", "101"], "quality"),
              ({"{imgs}": "{missing}"}, "source not found")]),
+    "report": dict(
+        argv=["{imgs}", "--out", "{work}/r.html"], outputs={"--out": ".html"},
+        bad=[({"{imgs}": "{missing}"}, "not found"), (["--out", "{work}/r.txt"], ".html")]),
     "analyze filters": dict(
         argv=["{ckpt32}", "--out", "{work}/a.json"], outputs={"--out": ".json"},
         bad=[(["--nets", "X"], "--nets"), ({"{ckpt32}": "{corrupt}"}, "checkpoint"),

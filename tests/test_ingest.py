@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import sys
 import tarfile
 import zipfile
 from pathlib import Path
@@ -174,6 +175,19 @@ def test_ingest_folder_mixed(tmp_path, capsys):
     first = {p.name: p.read_bytes() for p in out.iterdir()}
     assert primps(["ingest", str(tmp_path / "src"), "--resolution", str(R), "--out", str(out)]) == 0
     assert {p.name: p.read_bytes() for p in out.iterdir()} == first
+
+
+def test_ingest_progress_on_a_terminal(tmp_path, monkeypatch):
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    make_source(tmp_path / "src")
+    for flags, shown in (([], True), (["--no-progress"], False)):
+        monkeypatch.setattr(sys, "stderr", Terminal())
+        assert primps(["ingest", str(tmp_path / "src"), "--resolution", str(R), "--out", str(tmp_path / "o"),
+                       *flags]) == 0
+        assert ("ingest src: 100%" in sys.stderr.getvalue()) == shown
 
 
 def test_loader_reads_ingested(tmp_path):

@@ -1,7 +1,9 @@
-"""The whole `dvc repro` pipeline (render → pretrain → ingest → finetune → evaluate) at a reduced smoke scale.
+"""The whole `dvc repro` pipeline (preview, render → pretrain → ingest → finetune → evaluate → report) at a reduced
+smoke scale.
 
 The repository's dvc.yaml is run unchanged in a temporary git repo; only params.yaml is shrunk so the test stays
-around a minute. A second `dvc repro` must do nothing, and every evaluation must write a finite FID.
+around a minute. A second `dvc repro` must do nothing, every evaluation must write a finite FID, and the report must
+show every run.
 """
 
 from __future__ import annotations
@@ -42,11 +44,12 @@ def test_dvc_repro_smoke(tmp_path):
             (repo / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / rel, repo / rel)
     params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["preview"].update(n=2, resolution=32)
     params["render"].update(resolution=32, n_images=200, shard_size=100)
-    params["pretrain"].update(resolution=32, kimg=0.016, batch=4)
+    params["pretrain"].update(resolution=32, kimg=0.016, batch=4, snapshot_kimg=0.008)
     params["ingest"].update(resolution=32, targets=["obama"])
     scratch = "--from scratch --preset cpu-smoke --resolution 32"
-    params["finetune"].update(kimg=0.016, batch=4, n_gen=8, runs={
+    params["finetune"].update(kimg=0.016, batch=4, eval_every=0, n_gen=8, runs={
         "obama-scratch": {"target": "obama", "args": scratch},
         "obama-freezed": {"target": "obama", "args": "--init runs/pretrain/last.pt --strategy freezed --freeze-d 1"},
     })
@@ -67,6 +70,10 @@ def test_dvc_repro_smoke(tmp_path):
         assert metrics["n_gen"] == 16 and metrics["n_real"] == 100
         assert (repo / "eval" / run / "fid_curve.png").stat().st_size > 0
         assert (repo / "eval" / run / "samples.png").stat().st_size > 0
+    page = (repo / "report.html").read_text()
+    assert "obama, scratch: generated samples" in page and "obama, freezed: generated samples" in page
+    assert "after 0.008 kimg" in page and "after 0.016 kimg" in page  # both pretraining snapshots
+    assert "obama: real training images" in page and 'class="note"' not in page
     shown = _run(["dvc", "metrics", "show", "--json"], repo, env)
     assert "obama-freezed" in shown and "fid" in shown
     again = _run(["dvc", "repro"], repo, env)
