@@ -26,7 +26,7 @@ def shards32(tmp_path_factory):
 
 def pretrain(manifest, out, kimg, *extra):
     return primps(["pretrain", "--manifest", str(manifest), "--preset", "cpu-smoke", "--kimg", str(kimg),
-                   "--out", str(out), "--seed", "3", *extra])
+                   "--out", str(out), "--seed", "3", "--workers", "0", "--no-progress", *extra])
 
 
 def test_pretrain_end_to_end(shards32, tmp_path):
