@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from primps.trainers import loop
-from primps.trainers.loop import Trainer, TrainingDiverged, derive_seed
+from primps.trainers.loop import Trainer, TrainingDiverged
 from primps.trainers.presets import get_preset
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
@@ -69,7 +69,7 @@ def test_rng_streams_differ_per_rank_after_resume(tmp_path, monkeypatch):
     assert not torch.equal(draws[0][0], draws[1][0]) and not torch.equal(draws[0][1], draws[1][1])
     tr._reseed()   # rank 0 of the resumed run continues exactly where the saving run would have been
     assert torch.equal(tr._latents(4), draws[0][0])
-    assert derive_seed(0, 0, 5, 1) != derive_seed(0, 1, 5, 1) != derive_seed(0, 0, 6, 1)
+    assert loop.derive_seed(0, 0, 5, 1) != loop.derive_seed(0, 1, 5, 1) != loop.derive_seed(0, 0, 6, 1)
 
 
 def test_checkpoint_holds_no_device_state(tmp_path):
