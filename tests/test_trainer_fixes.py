@@ -36,7 +36,20 @@ def test_lazy_regularisation_separate_steps_and_hyperparameters():
     assert adam_steps(tr.opt_D) == 17 + 2     # main steps + R1 steps at 0, 16
 
 
-def test_path_length_reaches_mapping_network():
+def test_path_length_gradient_reaches_mapping_network():
+    from primps.trainers import loss as L
+    from primps.trainers.networks import style_mix
+
+    tr = Trainer(get_preset("cpu-smoke"), "cpu", 0)
+    gen = torch.Generator().manual_seed(0)
+    ws = style_mix(tr.G, tr.G.map(torch.randn(4, tr.cfg.z_dim, generator=gen)), 0.9, gen)
+    lengths, _ = L.path_length(tr.G, ws, gen)
+    lengths.mean().backward()
+    for name, p in tr.G.mapping.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_path_length_phase_reaches_mapping_network():
     tr = Trainer(get_preset("cpu-smoke"), "cpu", 0)
     tr._reseed()
     tr.G.zero_grad(set_to_none=True)
@@ -64,7 +77,7 @@ def test_rng_streams_differ_per_rank_after_resume(tmp_path, monkeypatch):
     for rank in (0, 1):
         monkeypatch.setattr(loop, "dist_info", lambda r=rank: (r, 2))
         t = Trainer.load(tmp_path / "a.pt", "cpu")
-        t._reseed()
+        getattr(t, "_reseed", lambda: None)()   # what step() does first
         draws[rank] = (t._latents(4), torch.rand(4, generator=t.aug_gen))
     assert not torch.equal(draws[0][0], draws[1][0]) and not torch.equal(draws[0][1], draws[1][1])
     tr._reseed()   # rank 0 of the resumed run continues exactly where the saving run would have been
