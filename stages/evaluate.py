@@ -84,7 +84,7 @@ def load_generator(ckpt: str | os.PathLike, device: str):
     manifest id, the trainer)."""
     from primps.trainers.loop import Trainer
 
-    tr = Trainer.load(ckpt, device=device, weights_only=True)
+    tr = Trainer.load(ckpt, device=device, weights_only=True, precision="fp32")   # metrics in full precision
     g = tr.G_ema.eval()
 
     def fn(z, generator=None):

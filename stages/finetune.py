@@ -63,8 +63,11 @@ class EvalHook:
         self.seed = int(seed)
 
     def __call__(self, trainer, done: bool) -> None:
+        from primps.trainers.networks import full_precision
+
         def fn(z, generator=None):
-            return trainer.G_ema(z.to(trainer.device), noise_mode="random", generator=generator)
+            with full_precision(trainer.G_ema):   # metrics in float32 even when training in bf16/fp16
+                return trainer.G_ema(z.to(trainer.device), noise_mode="random", generator=generator)
 
         fn.z_dim = trainer.cfg.z_dim
         fn.takes_generator = True
