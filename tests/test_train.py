@@ -26,7 +26,7 @@ def shards32(tmp_path_factory):
 
 def pretrain(manifest, out, kimg, *extra):
     return primps(["pretrain", "--manifest", str(manifest), "--preset", "cpu-smoke", "--kimg", str(kimg),
-                   "--out", str(out), "--seed", "3", *extra])
+                   "--out", str(out), "--seed", "3", "--workers", "0", "--no-progress", *extra])
 
 
 def test_pretrain_end_to_end(shards32, tmp_path):
@@ -44,7 +44,7 @@ def test_pretrain_end_to_end(shards32, tmp_path):
     assert st["cur_nimg"] == 64 and st["step"] == 8
     assert st["config"]["diffaug_policy"] == "color,translation,cutout"
     assert st["manifest_id"].startswith("synth-")
-    for key in ("G", "D", "G_ema", "opt_G", "opt_D", "gen_state", "aug_gen_state", "torch_cpu_rng",
+    for key in ("G", "D", "G_ema", "opt_G", "opt_D", "rng", "pl_mean", "torch_cpu_rng",
                 "batches_consumed"):
         assert key in st
     assert not list(out.glob(".*tmp*"))   # no temp files left behind
@@ -63,7 +63,6 @@ def test_resume_equals_straight_run(shards32, tmp_path):
         for k in sa[net]:
             assert torch.equal(sa[net][k], sb[net][k]), (net, k)
     assert torch.equal(sa["pl_mean"], sb["pl_mean"])
-    assert torch.equal(sa["aug_gen_state"], sb["aug_gen_state"])
 
 
 @pytest.mark.parametrize("argv, message", [

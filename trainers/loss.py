@@ -25,9 +25,13 @@ def r1_penalty(D, augment, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
 
 
 def path_length(G, ws: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-sample Jacobian norm ||J_w^T y||, y ~ N(0, I)/sqrt(H*W). Returns (lengths, images)."""
-    ws = ws.detach().requires_grad_(True)
-    img = G.synthesis(ws, "random", generator)
+    """Per-sample Jacobian norm ||J_w^T y||, y ~ N(0, I)/sqrt(H*W). Returns (lengths, images).
+
+    ``ws`` must come from ``G.map`` inside the autograd graph (not detached): the gradient of the penalty then flows
+    through ``ws`` into the mapping network, so the penalty regularises all of G as in the StyleGAN2 paper."""
+    if not ws.requires_grad:
+        ws = ws.requires_grad_(True)
+    img = G.synthesis(ws, "random", G.synthesis.make_noise(ws.shape[0], generator))
     h, w = img.shape[2], img.shape[3]
     y = torch.randn(img.shape, device=img.device, generator=generator) / (h * w) ** 0.5
     (grad,) = torch.autograd.grad((img * y).sum(), ws, create_graph=True)

@@ -13,7 +13,13 @@ torch on our machines, so the FID/KID mathematics are written here from their de
   imaginary parts discarded and an ``eps * I`` offset for near-singular covariances. From features with fewer
   samples than dimensions (100-shot real sets) the exact low-rank identity in ``fid_from_features`` is used.
 * KID (Binkowski et al. 2018): unbiased MMD^2 with the cubic polynomial kernel ``k(x, y) = (x.y / d + 1)^3``,
-  averaged over random subsets (default 100 subsets of size ``min(1000, n_real, n_fake)``); mean and std reported.
+  averaged over random subsets; mean and std reported. ``FIDEvaluator`` uses 100 subsets of size
+  ``min(1000, n_real // 2)``: with 100 real images, subsets of 50, so the subsets differ and ``kid_std`` measures
+  something (subsets of all 100 reals would make it reflect only the generated side).
+
+Generated images for FID use random noise maps (as the standard metric code does), drawn from the same seeded
+``torch.Generator`` as the latents, so an evaluation is reproducible from its seed. Under ``torch.distributed``
+each rank generates and embeds a share of the images; features are gathered on every rank.
 
 Preprocessing: uint8 ``[N,3,H,W]`` -> float32, bilinear resize to 299x299 (``align_corners=False``), then
 ``(x - 128) / 128``.
@@ -24,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -133,8 +140,11 @@ class InceptionFeatures:
                 out[i:i + x.shape[0]] = self.model(x).reshape(x.shape[0], -1).double().cpu().numpy()
         return out
 
-    def features_from_batches(self, batches: Iterable) -> np.ndarray:
-        parts = [self.features(b) for b in batches]
+    def features_from_batches(self, batches: Iterable, progress: bool = False) -> np.ndarray:
+        from tqdm import tqdm
+
+        parts = [self.features(b) for b in tqdm(batches, desc="inception (real)", unit="batch", disable=not progress,
+                                                 file=sys.stderr, leave=False)]
         return np.concatenate(parts) if parts else np.empty((0, FEATURE_DIM))
 
 
@@ -273,7 +283,7 @@ def iter_manifest_images(manifest, batch_size: int = 64):
 
 
 def real_stats(manifest, inception: InceptionFeatures, cache_dir: str | os.PathLike | None = None,
-               images: Callable[[], Iterable] | None = None) -> RealStats:
+               images: Callable[[], Iterable] | None = None, progress: bool = False) -> RealStats:
     """Features and (mu, sigma) of every image of a manifest, cached in ``cache_dir`` per dataset id + weights sha.
 
     ``manifest`` is a ``pipeline.manifest.Manifest`` or a path to one. ``images`` overrides the image source (a
@@ -293,7 +303,7 @@ def real_stats(manifest, inception: InceptionFeatures, cache_dir: str | os.PathL
         except Exception:  # noqa: BLE001 - a damaged cache is recomputed
             pass
     src = images() if images is not None else iter_manifest_images(manifest, inception.batch_size)
-    feats = inception.features_from_batches(src)
+    feats = inception.features_from_batches(src, progress)
     if feats.shape[0] < 2:
         raise UsageError(f"real set {manifest.dataset_id} has {feats.shape[0]} images; FID needs at least 2")
     mu, sigma = feature_stats(feats)
@@ -308,7 +318,8 @@ def sample_fn_from_generator(generator, batch: int = 32, device: str = "cpu") ->
     """Adapt ``G`` (a module with ``z_dim`` taking ``G(z, c)``) or ``fn(z) -> [-1,1] images`` to ``sample_fn``.
 
     The resulting ``sample_fn(n, seed)`` draws ``z ~ N(0, I)`` from a ``torch.Generator`` seeded with ``seed`` and
-    returns uint8 ``[n,3,H,W]`` on the CPU.
+    returns uint8 ``[n,3,H,W]`` on the CPU. A ``fn`` with ``fn.takes_generator = True`` is called as
+    ``fn(z, generator=g)`` so that its random noise maps come from the same seeded generator.
     """
     import torch
 
@@ -324,7 +335,10 @@ def sample_fn_from_generator(generator, batch: int = 32, device: str = "cpu") ->
             for i in range(0, n, batch):
                 b = min(batch, n - i)
                 z = torch.randn(b, int(z_dim), generator=g).to(device)
-                img = generator(z, None) if is_module else generator(z)
+                if getattr(generator, "takes_generator", False):
+                    img = generator(z, generator=g)
+                else:
+                    img = generator(z, None) if is_module else generator(z)
                 outs.append(to_uint8(img).cpu())
         return torch.cat(outs)
 
@@ -343,28 +357,47 @@ class FIDEvaluator:
     def __init__(self, real_manifest, n_gen: int = 5000, batch: int = 32, device: str = "cpu",
                  inception: str | os.PathLike | InceptionFeatures | None = None,
                  cache_dir: str | os.PathLike | None = None, seed: int = 0,
-                 kid_subsets: int = 100, kid_subset_size: int = 1000):
+                 kid_subsets: int = 100, kid_subset_size: int | None = None, progress: bool = False):
         if n_gen < 2:
             raise UsageError(f"n_gen must be >= 2, got {n_gen}")
         self.inception = inception if isinstance(inception, InceptionFeatures) else InceptionFeatures(
             inception, device=device, batch_size=batch)
         self.n_gen, self.batch, self.device, self.seed = int(n_gen), int(batch), device, int(seed)
-        self.kid_subsets, self.kid_subset_size = kid_subsets, kid_subset_size
-        self.real = real_stats(real_manifest, self.inception, cache_dir=cache_dir)
+        self.progress = progress
+        self.real = real_stats(real_manifest, self.inception, cache_dir=cache_dir, progress=progress)
+        self.kid_subsets = kid_subsets
+        self.kid_subset_size = kid_subset_size if kid_subset_size is not None else min(1000, max(2, self.real.n // 2))
 
     def evaluate(self, generator=None, *, sample_fn: Callable[[int, int], Any] | None = None) -> dict:
         if (generator is None) == (sample_fn is None):
             raise ValueError("FIDEvaluator.evaluate: pass exactly one of generator or sample_fn")
+        from tqdm import tqdm
+
         fn = sample_fn or sample_fn_from_generator(generator, self.batch, self.device)
-        feats = []
-        done = 0
-        while done < self.n_gen:
-            b = min(self.batch, self.n_gen - done)
-            imgs = fn(b, self.seed * 1_000_003 + done)
-            feats.append(self.inception.features(imgs))
-            done += b
-        fake = np.concatenate(feats)
+        rank, world = _dist()
+        starts = list(range(0, self.n_gen, self.batch))
+        feats = {}
+        mine = starts[rank::world]
+        for start in tqdm(mine, desc="FID", unit="batch", disable=not getattr(self, "progress", False) or rank != 0,
+                          file=sys.stderr, leave=False):
+            b = min(self.batch, self.n_gen - start)
+            feats[start] = self.inception.features(fn(b, self.seed * 1_000_003 + start))
+        if world > 1:
+            import torch.distributed as dist
+
+            parts: list = [None] * world
+            dist.all_gather_object(parts, feats)
+            feats = {k: v for part in parts for k, v in part.items()}
+        fake = np.concatenate([feats[k] for k in starts])
         return metrics_from_features(self.real, fake, self.kid_subsets, self.kid_subset_size, self.seed)
+
+
+def _dist() -> tuple[int, int]:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
 
 
 def metrics_from_features(real: RealStats, fake: np.ndarray, kid_subsets: int = 100, kid_subset_size: int = 1000,

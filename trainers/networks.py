@@ -22,24 +22,32 @@ def lrelu(x: torch.Tensor) -> torch.Tensor:
     return F.leaky_relu(x, 0.2) * SQRT2
 
 
-def _fir_kernel(device, dtype) -> torch.Tensor:
-    k = torch.tensor([1.0, 3.0, 3.0, 1.0], device=device, dtype=dtype)
+def fir_kernel(taps=(1.0, 3.0, 3.0, 1.0)) -> torch.Tensor:
+    """Separable 2-D FIR kernel (outer product of ``taps``), normalised to sum 1."""
+    k = torch.tensor(taps, dtype=torch.float32)
     k = k[:, None] * k[None, :]
     return k / k.sum()
 
 
-def upsample2x(x: torch.Tensor) -> torch.Tensor:
+def blur(x: torch.Tensor, kernel: torch.Tensor, pad: int, gain: float = 1.0, stride: int = 1) -> torch.Tensor:
+    """Depthwise FIR filter with ``kernel`` (a registered buffer, so no host-to-device copy per call)."""
+    c = x.shape[1]
+    k = (kernel * gain if gain != 1.0 else kernel).to(x.dtype)
+    return F.conv2d(x, k.expand(c, 1, *kernel.shape), stride=stride, padding=pad, groups=c)
+
+
+def upsample2x(x: torch.Tensor, kernel: torch.Tensor | None = None) -> torch.Tensor:
     """2x upsampling: zero insertion + [1,3,3,1] FIR (gain 4), as one depthwise transposed conv."""
     c = x.shape[1]
-    k = (_fir_kernel(x.device, x.dtype) * 4).expand(c, 1, 4, 4)
+    kernel = fir_kernel().to(x.device) if kernel is None else kernel
+    k = (kernel * 4).to(x.dtype).expand(c, 1, *kernel.shape)
     return F.conv_transpose2d(x, k, stride=2, padding=1, groups=c)
 
 
-def downsample2x(x: torch.Tensor) -> torch.Tensor:
+def downsample2x(x: torch.Tensor, kernel: torch.Tensor | None = None) -> torch.Tensor:
     """2x downsampling: [1,3,3,1] FIR low-pass then stride 2, as one depthwise conv."""
-    c = x.shape[1]
-    k = _fir_kernel(x.device, x.dtype).expand(c, 1, 4, 4)
-    return F.conv2d(x, k, stride=2, padding=1, groups=c)
+    kernel = fir_kernel().to(x.device) if kernel is None else kernel
+    return blur(x, kernel, pad=1, stride=2)
 
 
 class EqLinear(nn.Module):
@@ -60,27 +68,39 @@ class EqLinear(nn.Module):
 
 
 class EqConv2d(nn.Module):
-    """Plain (non-modulated) conv with equalized lr; optional FIR downsampling after the conv."""
+    """Plain (non-modulated) conv with equalized lr. ``down=True`` is conv followed by FIR 2x downsampling, done at
+    the low resolution: FIR filter, then the conv with stride 2 (a quarter of the multiply-adds of conv-then-down)."""
 
     def __init__(self, in_ch: int, out_ch: int, k: int, bias: bool = True, act: bool = True, down: bool = False):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_ch, in_ch, k, k))
         self.bias = nn.Parameter(torch.zeros(out_ch)) if bias else None
         self.w_gain = 1.0 / math.sqrt(in_ch * k * k)
+        self.k = k
         self.pad = k // 2
         self.act = act
         self.down = down
+        if down:
+            self.register_buffer("fir", fir_kernel(), persistent=False)
 
     def forward(self, x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
         w = self.weight.to(x.dtype) * self.w_gain
-        x = F.conv2d(x, w, padding=self.pad)
-        if self.down:
-            x = downsample2x(x)
+        if not self.down:
+            x = F.conv2d(x, w, padding=self.pad)
+        elif self.k == 1:
+            x = F.conv2d(blur(x, self.fir, pad=1, stride=2), w)
+        else:   # FIR padded so that the stride-2 k x k conv lands on the same grid as conv-then-downsample
+            x = F.conv2d(blur(x, self.fir, pad=(self.k + 1) // 2), w, stride=2)
         if self.bias is not None:
             x = x + self.bias.to(x.dtype).view(1, -1, 1, 1)
         if self.act:
             x = lrelu(x)
         return x * gain if gain != 1.0 else x
+
+
+def _autocast(device_type: str, dtype: torch.dtype | None):
+    """autocast to ``dtype`` on ``device_type``; ``dtype=None`` leaves the surrounding mode unchanged."""
+    return torch.autocast(device_type=device_type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
 
 
 class MappingNetwork(nn.Module):
@@ -107,7 +127,14 @@ class MappingNetwork(nn.Module):
 
 
 class ModulatedConv2d(nn.Module):
-    """Modulated conv with optional demodulation, as one grouped conv over the batch."""
+    """Modulated conv (StyleGAN2) with optional demodulation and 2x upsampling.
+
+    Two equal forms: ``fused=False`` (default, training) scales the activations by the styles, runs one conv with
+    the shared weight and demodulates the output; ``fused=True`` builds per-sample weights and runs one grouped conv
+    over the batch (kept for devices where it measures faster). ``up=True`` runs a stride-2 transposed conv at the
+    low resolution followed by the [1,3,3,1] FIR filter, the same operator as FIR-upsample-then-conv at about a
+    quarter of the cost. Styles and demodulation coefficients are always computed in float32.
+    """
 
     def __init__(self, in_ch: int, out_ch: int, k: int, w_dim: int, demodulate: bool = True, up: bool = False):
         super().__init__()
@@ -118,21 +145,39 @@ class ModulatedConv2d(nn.Module):
         self.up = up
         self.pad = k // 2
         self.out_ch = out_ch
+        if up:
+            self.register_buffer("fir", fir_kernel(), persistent=False)
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    def _conv(self, x: torch.Tensor, weight: torch.Tensor, groups: int = 1) -> torch.Tensor:
+        if not self.up:
+            return F.conv2d(x, weight, padding=self.pad, groups=groups)
+        # conv_transpose2d correlates with the flipped kernel; flip so both forms equal upsample-then-conv2d.
+        o, i, kh, kw = weight.shape
+        wt = weight.flip([2, 3]).reshape(groups, o // groups, i, kh, kw).transpose(1, 2).reshape(groups * i,
+                                                                                                  o // groups, kh, kw)
+        x = F.conv_transpose2d(x, wt, stride=2, groups=groups)
+        return blur(x, self.fir, pad=1, gain=4.0)
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, fused: bool = False) -> torch.Tensor:
         b, c, h, wd = x.shape
-        # Styles and demodulation always in float32 (outside any autocast region); only the conv runs in bf16.
-        with torch.autocast(device_type="cuda", enabled=False) if x.is_cuda else contextlib.nullcontext():
+        with torch.autocast(device_type=x.device.type, enabled=False):
             s = self.affine(w.float())                                   # [B, in]
-            weight = self.weight.float()[None] * self.w_gain * s[:, None, :, None, None]  # [B, out, in, k, k]
+            weight = self.weight.float() * self.w_gain                   # [out, in, k, k]
+            dcoef = None
             if self.demodulate:
-                weight = weight * torch.rsqrt(weight.square().sum(dim=[2, 3, 4], keepdim=True) + 1e-8)
-        if self.up:
-            x = upsample2x(x)
-            h, wd = h * 2, wd * 2
-        weight = weight.reshape(b * self.out_ch, c, *weight.shape[3:]).to(x.dtype)
-        out = F.conv2d(x.reshape(1, b * c, h, wd), weight, padding=self.pad, groups=b)
-        return out.reshape(b, self.out_ch, h, wd)
+                dcoef = torch.rsqrt(s.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8)   # [B, out]
+        if not fused:
+            x = x * s.to(x.dtype).view(b, c, 1, 1)
+            x = self._conv(x, weight.to(x.dtype))
+            if dcoef is not None:
+                x = x * dcoef.to(x.dtype).view(b, -1, 1, 1)
+            return x
+        wb = weight[None] * s.view(b, 1, c, 1, 1)
+        if dcoef is not None:
+            wb = wb * dcoef.view(b, -1, 1, 1, 1)
+        wb = wb.reshape(b * self.out_ch, c, *weight.shape[2:]).to(x.dtype)
+        out = self._conv(x.reshape(1, b * c, h, wd), wb, groups=b)
+        return out.reshape(b, self.out_ch, *out.shape[2:])
 
 
 class StyleLayer(nn.Module):
@@ -146,11 +191,11 @@ class StyleLayer(nn.Module):
         self.register_buffer("noise_const", torch.randn(1, 1, res, res, generator=torch.Generator().manual_seed(res)))
         self.res = res
 
-    def forward(self, x, w, noise_mode: str = "random", generator: torch.Generator | None = None):
-        x = self.conv(x, w)
+    def forward(self, x, w, noise_mode: str = "random", noise: torch.Tensor | None = None, fused: bool = False):
+        x = self.conv(x, w, fused)
         if noise_mode == "random":
-            noise = torch.randn(x.shape[0], 1, self.res, self.res, device=x.device, dtype=torch.float32,
-                                generator=generator)
+            if noise is None:
+                noise = torch.randn(x.shape[0], 1, self.res, self.res, device=x.device, dtype=torch.float32)
             x = x + (noise * self.noise_strength).to(x.dtype)
         elif noise_mode == "const":
             x = x + (self.noise_const * self.noise_strength).to(x.dtype)
@@ -163,8 +208,8 @@ class ToRGB(nn.Module):
         self.conv = ModulatedConv2d(in_ch, 3, 1, w_dim, demodulate=False)
         self.bias = nn.Parameter(torch.zeros(3))
 
-    def forward(self, x, w):
-        return self.conv(x, w) + self.bias.to(x.dtype).view(1, -1, 1, 1)
+    def forward(self, x, w, fused: bool = False):
+        return self.conv(x, w, fused) + self.bias.to(x.dtype).view(1, -1, 1, 1)
 
 
 def channels_at(res: int, channel_base: int, channel_max: int) -> int:
@@ -176,7 +221,8 @@ class SynthesisBlock(nn.Module):
         super().__init__()
         self.first = res == 4
         self.res = res
-        self.use_amp = use_amp
+        self.use_amp = use_amp           # this block may run under reduced precision (see set_precision)
+        self.amp_dtype: torch.dtype | None = None
         if self.first:
             self.const = nn.Parameter(torch.randn(out_ch, 4, 4))
             self.conv1 = StyleLayer(out_ch, out_ch, w_dim, res)
@@ -185,20 +231,21 @@ class SynthesisBlock(nn.Module):
             self.conv0 = StyleLayer(in_ch, out_ch, w_dim, res, up=True)
             self.conv1 = StyleLayer(out_ch, out_ch, w_dim, res)
             self.num_ws = 2
+        self.num_noise = self.num_ws
         self.torgb = ToRGB(out_ch, w_dim)
+        self.register_buffer("fir", fir_kernel(), persistent=False)
 
-    def forward(self, x, img, ws, noise_mode, generator):
-        amp = self.use_amp and ws.is_cuda
-        with torch.autocast(device_type="cuda", dtype=torch.bfloat16) if amp else contextlib.nullcontext():
+    def forward(self, x, img, ws, noise_mode: str, noises, fused: bool = False):
+        with _autocast(ws.device.type, self.amp_dtype):
             i = 0
             if self.first:
                 x = self.const[None].expand(ws.shape[0], -1, -1, -1)
             else:
-                x = self.conv0(x, ws[:, i], noise_mode, generator)
+                x = self.conv0(x, ws[:, i], noise_mode, noises[i], fused)
                 i += 1
-            x = self.conv1(x, ws[:, i], noise_mode, generator)
-            y = self.torgb(x, ws[:, i + 1]).float()
-        img = y if img is None else upsample2x(img) + y
+            x = self.conv1(x, ws[:, i], noise_mode, noises[i], fused)
+            y = self.torgb(x, ws[:, i + 1], fused).float()
+        img = y if img is None else upsample2x(img, self.fir) + y
         return x, img
 
 
@@ -218,13 +265,34 @@ class SynthesisNetwork(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         # Each block's toRGB shares its w index with the next block's first conv; one extra w for the last toRGB.
         self.num_ws = sum(b.num_ws for b in self.blocks) + 1
+        self.fused_modconv = False
 
-    def forward(self, ws, noise_mode: str = "random", generator: torch.Generator | None = None):
+    def make_noise(self, batch: int, generator: torch.Generator | None = None,
+                   device: torch.device | str | None = None) -> list[torch.Tensor]:
+        """Per-layer noise maps [B,1,res,res] (float32), drawn from ``generator`` outside any compiled region and
+        moved to ``device`` (default: the network's device)."""
+        device = torch.device(device) if device is not None else self.blocks[0].const.device
+        gdev = generator.device if generator is not None else device
+        out = []
+        for blk in self.blocks:
+            for _ in range(blk.num_noise):
+                out.append(torch.randn(batch, 1, blk.res, blk.res, device=gdev, generator=generator).to(
+                    device, non_blocking=True))
+        return out
+
+    def forward(self, ws, noise_mode: str = "random", noise: list[torch.Tensor] | torch.Generator | None = None):
+        """ws [B, num_ws, w_dim] -> images. ``noise``: the maps from ``make_noise`` (random mode; a
+        ``torch.Generator`` draws them here, eagerly; None draws from the global RNG); ``noise_mode`` 'const' uses
+        the fixed per-layer maps, 'none' no noise. Pass maps, not a generator, to a compiled synthesis network."""
+        if isinstance(noise, torch.Generator):
+            noise = self.make_noise(ws.shape[0], noise, ws.device) if noise_mode == "random" else None
         x = img = None
-        i = 0
+        i = j = 0
         for block in self.blocks:
-            x, img = block(x, img, ws[:, i:i + block.num_ws + 1], noise_mode, generator)
+            nz = noise[j:j + block.num_noise] if noise is not None else [None] * block.num_noise
+            x, img = block(x, img, ws[:, i:i + block.num_ws + 1], noise_mode, nz, self.fused_modconv)
             i += block.num_ws
+            j += block.num_noise
         return img
 
 
@@ -238,14 +306,41 @@ class Generator(nn.Module):
         self.num_ws = self.synthesis.num_ws
 
     def map(self, z, truncation_psi: float = 1.0, update_w_avg: bool = False) -> torch.Tensor:
-        """z [B, z_dim] -> ws [B, num_ws, w_dim] (broadcast)."""
-        w = self.mapping(z, truncation_psi, update_w_avg)
+        """z [B, z_dim] -> ws [B, num_ws, w_dim] (broadcast). The mapping network always runs in float32."""
+        with torch.autocast(device_type=z.device.type, enabled=False):
+            w = self.mapping(z.float(), truncation_psi, update_w_avg)
         return w[:, None].expand(-1, self.num_ws, -1)
 
     def forward(self, z, c=None, truncation_psi: float = 1.0, noise_mode: str = "random",
                 generator: torch.Generator | None = None) -> torch.Tensor:
-        """z [B, z_dim] -> images [B, 3, R, R] in about [-1, 1]. ``c`` (class label) is unused (unconditional)."""
-        return self.synthesis(self.map(z, truncation_psi), noise_mode, generator)
+        """z [B, z_dim] -> images [B, 3, R, R] in about [-1, 1]. ``c`` (class label) is unused (unconditional).
+        With ``generator`` the random noise maps come from it (reproducible), else from the global RNG."""
+        ws = self.map(z, truncation_psi)
+        noise = (self.synthesis.make_noise(z.shape[0], generator, z.device)
+                 if noise_mode == "random" and generator is not None else None)
+        return self.synthesis(ws, noise_mode, noise)
+
+
+def set_precision(module: nn.Module, dtype: torch.dtype | None) -> None:
+    """Run the blocks built with ``use_amp`` (the ``num_amp_res`` highest resolutions) under autocast to ``dtype``
+    (bfloat16 or float16); ``None`` = float32 everywhere. The mapping network, the low-resolution blocks, the
+    discriminator epilogue and the regularisers' gradient penalties stay float32."""
+    for m in module.modules():
+        if hasattr(m, "amp_dtype"):
+            m.amp_dtype = dtype if getattr(m, "use_amp", False) else None
+
+
+@contextlib.contextmanager
+def full_precision(*modules: nn.Module):
+    """Temporarily run ``modules`` in float32 (for gradient penalties)."""
+    saved = [(m, m.amp_dtype) for mod in modules for m in mod.modules() if hasattr(m, "amp_dtype")]
+    try:
+        for m, _ in saved:
+            m.amp_dtype = None
+        yield
+    finally:
+        for m, d in saved:
+            m.amp_dtype = d
 
 
 def style_mix(G: Generator, ws: torch.Tensor, prob: float, generator: torch.Generator,
@@ -274,10 +369,10 @@ class DBlock(nn.Module):
         self.conv1 = EqConv2d(in_ch, out_ch, 3, down=True)
         self.skip = EqConv2d(in_ch, out_ch, 1, bias=False, act=False, down=True)
         self.use_amp = use_amp
+        self.amp_dtype: torch.dtype | None = None
 
     def forward(self, x, img):
-        amp = self.use_amp and img.is_cuda
-        with torch.autocast(device_type="cuda", dtype=torch.bfloat16) if amp else contextlib.nullcontext():
+        with _autocast(img.device.type, self.amp_dtype):
             if self.fromrgb is not None:
                 x = self.fromrgb(img)
             y = self.skip(x, gain=1 / SQRT2)
