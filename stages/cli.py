@@ -24,6 +24,7 @@ STAGE_MODULES = [
     "primps.stages.ingest",
     "primps.stages.evaluate",
     "primps.stages.analyze",
+    "primps.stages.repro",
 ]
 
 
