@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -238,12 +239,12 @@ class JobBuilder:
                    out_dir=out)
 
     def evaluate(self, arm: str, target: str, ckpt: Path | None = None, out: Path | None = None,
-                 name: str | None = None, deps: list[str] | None = None):
+                 name: str | None = None, deps: list[str] | None = None, n_gen: int | None = None):
         from primps.stages.repro_jobs import Job
 
         run = self.L.finetune(arm, target)
         argv = ["evaluate", str(ckpt or run / "best.pt"), "--real", str(self.L.manifest(target)),
-                "--seed", str(fresh_seed(self.cfg.seed)), "--n-gen", str(self.cfg.n_gen),
+                "--seed", str(fresh_seed(self.cfg.seed)), "--n-gen", str(n_gen or self.cfg.n_gen),
                 "--out", str(out or self.L.eval(arm, target)), "--device", self.cfg.device]
         if ckpt is None:
             argv += ["--log", str(run / "fid.jsonl")]
@@ -351,6 +352,8 @@ def run(args) -> int:
 
     fill_defaults(args)
     cfg = make_config(args)
+    # A SIGTERM (timeout, a job scheduler) stops the running jobs as Ctrl-C does; a rerun resumes them.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     L = Layout(Path(args.out))
     started = time.time()
     plan_path = L.out / "plan.json"

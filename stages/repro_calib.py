@@ -3,7 +3,8 @@
 For each candidate concurrency c (1, 2, 4 on a GPU unless --concurrency fixes it) it runs c short pretrainings at
 once (64 steps each, on the first synthetic source) and reads their steady seconds per kimg from ``stats.jsonl``;
 total throughput is c / (s/kimg). The smallest c within 10 % of the best throughput is kept. One `primps evaluate`
-of a calibration checkpoint against the first target times an FID evaluation (and fills the real-set cache).
+of a calibration checkpoint against the first target with n_gen/10 images, then one with n_gen, time an FID
+evaluation by their difference (the first also fills the real-set cache).
 Calibration jobs are ordinary repro jobs (markers, logs), so a killed calibration resumes too.
 """
 
@@ -52,17 +53,26 @@ def calibrate(cfg, layout, builder_cls, env, concurrency: int | None, render_n: 
         print(f"repro: calibration: concurrency {c}: {s:.2f} s/kimg per job, {c / s:.3f} kimg/s in total, "
               f"start-up {start:.1f} s", flush=True)
     best = pick_concurrency({c: m["kimg_per_s_total"] for c, m in measured.items()})
+    # Two evaluations, small then full: their difference is the cost of generating and scoring n_gen images,
+    # which is what each evaluation inside a finetune adds (start-up, weights and real statistics are paid once).
     b = builder_cls(cfg, layout, best, render_n)
-    ev = b.evaluate("calib", cfg.targets[0], ckpt=first_ckpt, out=layout.out / "calib" / "eval",
-                    name="calib/evaluate", deps=[f"ingest/{cfg.targets[0]}"])
+    target = cfg.targets[0]
+    n_small = max(2, cfg.n_gen // 10)
+    small = b.evaluate("calib", target, ckpt=first_ckpt, out=layout.out / "calib" / "eval-small",
+                       name="calib/evaluate-small", deps=[f"ingest/{target}"], n_gen=n_small)
+    full = b.evaluate("calib", target, ckpt=first_ckpt, out=layout.out / "calib" / "eval",
+                      name="calib/evaluate", deps=[small.name])
     runner = JobRunner(layout.out, 1, env=env)
-    if runner.run([b.ingest(cfg.targets[0]), ev]).get("calib/evaluate") != "done":
+    if runner.run([b.ingest(target), small, full]).get(full.name) != "done":
         raise CalibrationFailed(f"calibration evaluation failed; see {layout.out / 'logs'}")
-    wall = runner.state(ev).get("wall_s_total") or 0.0
+    wall = runner.state(full).get("wall_s_total") or 0.0
+    wall_small = runner.state(small).get("wall_s_total") or 0.0
     start = measured[best]["start_s"]
-    eval_s = wall - min(start, wall / 2)
+    marginal = (wall - wall_small) * cfg.n_gen / max(1, cfg.n_gen - n_small)
+    eval_s = max(marginal, 0.1 * wall)
     speed = Speed(best, measured[best]["sec_per_kimg"], start, eval_s)
     print(f"repro: calibration: using concurrency {best}; one FID evaluation ({cfg.n_gen} images) "
           f"{eval_s:.1f} s", flush=True)
     return speed, {"candidates": {str(c): m for c, m in measured.items()}, "evaluate_wall_s": wall,
+                   "evaluate_small_wall_s": wall_small, "evaluate_small_n_gen": n_small,
                    "speed": speed.to_dict()}

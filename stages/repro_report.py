@@ -55,7 +55,7 @@ def cell(arm: str, target: str, paths: dict, states: dict) -> dict:
     return {
         "arm": arm, "target": target,
         "best_fid": fid_select if fid_select is not None else (best["fid"] if best else None),
-        "best_kimg": _num(ev.get("kimg")) if _num(ev.get("kimg")) is not None else (best["kimg"] if best else None),
+        "best_kimg": best["kimg"] if best else None,   # (evaluate's own "kimg" is the init's pretraining kimg)
         "selection_seed": best.get("seed") if best else None,
         "rescored_fid": _num(ev.get("fid")),
         "rescored_kid": _num(ev.get("kid")),
