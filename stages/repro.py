@@ -35,7 +35,7 @@ DIFFAUG = "color,translation,cutout"
 REPO = Path(__file__).resolve().parents[1]
 # --tiny: the same code path at 32^2 on the CPU in a few minutes (CI).
 TINY = dict(resolution=32, preset="cpu-smoke", pretrain_kimg=0.032, finetune_kimg=0.032, eval_every=0.016,
-            n_gen=16, device="cpu", concurrency=2, render_n=64)
+            n_gen=8, device="cpu", concurrency=2, render_n=64)
 
 
 @dataclass(frozen=True)
@@ -301,12 +301,12 @@ def register(subparsers) -> None:
     p.add_argument("--eval-every", type=float, default=None,
                    help="FID every this many finetuning kimg (default: finetune kimg / --n-evals)")
     p.add_argument("--n-evals", type=int, default=10, help="FID evaluations per finetune (besides kimg 0)")
-    p.add_argument("--n-gen", type=int, default=None, help="generated images per FID (default 5000; --tiny 16)")
+    p.add_argument("--n-gen", type=int, default=None, help="generated images per FID (default 5000; --tiny 8)")
     p.add_argument("--synth-preset", default="paper", help="synthesizer preset of the pretraining data")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda if available)")
     p.add_argument("--concurrency", type=int, default=None,
-                   help="jobs at once (default: measured under --budget-min, else 2 on a GPU, 1 on the CPU)")
+                   help="jobs at once (default: measured under --budget-min, else 2 on a GPU, 1 on the CPU; --tiny 2)")
     p.add_argument("--out", default="out/repro", help="output folder (rerun with the same one to resume)")
     p.add_argument("--tiny", action="store_true", help="CPU check of the whole path: 32², cpu-smoke, a few steps")
     p.set_defaults(func=run)

@@ -50,16 +50,17 @@ def cell(arm: str, target: str, paths: dict, states: dict) -> dict:
     curve = read_curve(paths["run"] / "fid.jsonl")
     best = min(curve, key=lambda r: r["fid"]) if curve else None
     ev = _read_json(paths["eval"] / "metrics.json")
+    info = {**ev, **_read_json(paths["eval"] / "info.json")}   # seeds live in info.json since the trainer issue
     # The evaluation records the selection FID as fid_select (trainer issue); older ones do not.
     fid_select = _num(ev.get("fid_select")) if ev else None
     return {
         "arm": arm, "target": target,
         "best_fid": fid_select if fid_select is not None else (best["fid"] if best else None),
         "best_kimg": best["kimg"] if best else None,   # (evaluate's own "kimg" is the init's pretraining kimg)
-        "selection_seed": best.get("seed") if best else None,
+        "selection_seed": best.get("seed", info.get("selection_seed")) if best else None,
         "rescored_fid": _num(ev.get("fid")),
         "rescored_kid": _num(ev.get("kid")),
-        "rescore_seed": ev.get("seed"),
+        "rescore_seed": info.get("seed"),
         "n_gen": ev.get("n_gen"), "n_real": ev.get("n_real"),
         "curve": [[r["kimg"], r["fid"]] for r in curve],
         "finetune_wall_s": states.get("finetune", {}).get("wall_s_total"),
