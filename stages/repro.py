@@ -213,10 +213,10 @@ class JobBuilder:
 
         pre, data = self.data_for(source, self.cfg.seed)
         argv = ["pretrain", *data, "--preset", self.cfg.preset, "--resolution", str(self.cfg.resolution),
-                "--seed", str(self.cfg.seed), "--kimg", f"{kimg:g}", "--out", str(out),
-                "--snapshot-kimg", f"{snapshot:g}", *self.common()]
+                "--seed", str(self.cfg.seed), "--kimg", num(kimg), "--out", str(out),
+                "--snapshot-kimg", num(snapshot), *self.common()]
         if log_kimg is not None:
-            argv += ["--log-kimg", f"{log_kimg:g}"]
+            argv += ["--log-kimg", num(log_kimg)]
         return pre, Job(name, argv, deps=[j.name for j in pre], resume=out / "last.pt", target_kimg=kimg,
                         out_dir=out)
 
@@ -232,8 +232,8 @@ class JobBuilder:
             init = ["--init", str(self.L.pretrain(source) / "last.pt"), "--strategy", "full"]
             deps.append(f"pretrain/{source}")
         argv = ["finetune", "--manifest", str(self.L.manifest(target)), *init, "--diffaug", DIFFAUG,
-                "--kimg", f"{kimg:g}", "--eval-every", f"{eval_every:g}", "--n-gen", str(self.cfg.n_gen),
-                "--seed", str(self.cfg.seed), "--out", str(out), "--snapshot-kimg", f"{eval_every:g}",
+                "--kimg", num(kimg), "--eval-every", num(eval_every), "--n-gen", str(self.cfg.n_gen),
+                "--seed", str(self.cfg.seed), "--out", str(out), "--snapshot-kimg", num(eval_every),
                 *self.common()]
         return Job(f"finetune/{arm}/{target}", argv, deps=deps, resume=out / "last.pt", target_kimg=kimg,
                    out_dir=out)
@@ -264,6 +264,11 @@ class JobBuilder:
             jobs += [self.finetune(a, t, finetune_kimg, eval_every) for t in cfg.targets]
         jobs += [self.evaluate(a, t) for a in cfg.arms for t in cfg.targets]
         return jobs
+
+
+def num(x: float) -> str:
+    """A kimg on the command line, exactly (``:g`` would round 1234.564 to 1234.56, which a resume then misreads)."""
+    return repr(round(float(x), 6))
 
 
 def fresh_seed(seed: int) -> int:

@@ -174,3 +174,9 @@ def test_tiny_repro_writes_results_and_a_rerun_skips_finished_jobs(lowshot, tmp_
     finally:
         if env_cache is not None:
             os.environ["PRIMPS_CACHE_DIR"] = env_cache
+
+
+def test_kimg_on_the_command_line_is_not_rounded():
+    from primps.stages.repro import num
+
+    assert float(num(1234.564)) == 1234.564 and float(num(0.032)) == 0.032
