@@ -395,11 +395,12 @@ def run(args) -> int:
             plan.update(concurrency=speed.concurrency, calibration=calib, **sol)
         atomic_write_json(plan_path, plan)
     builder = JobBuilder(cfg, L, plan["concurrency"], render_n)
-    if not builder.stream:
+    if cfg.sources and not builder.stream:
         print("repro: note: `primps pretrain --stream` is not available; rendering each source first", flush=True)
     jobs = builder.all_jobs(plan["pretrain_kimg"], plan["finetune_kimg"], plan["eval_every"])
-    print(f"repro: plan: {len(jobs)} jobs, {plan['concurrency']} at a time on {cfg.device}; pretrain "
-          f"{plan['pretrain_kimg']:g} kimg x {len(cfg.sources)}, finetune {plan['finetune_kimg']:g} kimg x "
+    pre = f"pretrain {plan['pretrain_kimg']:g} kimg x {len(cfg.sources)}, " if cfg.sources else ""
+    print(f"repro: plan: {len(jobs)} jobs, {plan['concurrency']} at a time on {cfg.device}; "
+          f"{pre}finetune {plan['finetune_kimg']:g} kimg x "
           f"{len(cfg.arms) * len(cfg.targets)} (FID every {plan['eval_every']:g} kimg, n_gen {cfg.n_gen})"
           + (f"; expected {plan['expected_s']['total']:.0f} s of a {args.budget_min:g} min budget"
              if plan.get("expected_s") else ""), flush=True)

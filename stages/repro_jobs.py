@@ -163,10 +163,13 @@ class JobRunner:
             for job, proc, _ in running.values():
                 self.echo(f"repro: stopping {job.name}")
                 proc.send_signal(signal.SIGTERM)
-            for job, proc, _ in running.values():
+            for job, proc, t0 in running.values():
                 try:
                     proc.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+                # The stopped attempt's time still counts in the job's total (a SIGKILL'd repro cannot record it).
+                total = float(self.state(job).get("wall_s_total", 0.0)) + time.perf_counter() - t0
+                self._write_state(job, status="stopped", wall_s_total=round(total, 2), ended=time.time())
             raise
         return status
