@@ -27,6 +27,7 @@ STAGE_MODULES = [
     "primps.stages.evaluate",
     "primps.stages.analyze",
     "primps.stages.report",
+    "primps.stages.repro",
 ]
 
 

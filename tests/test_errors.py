@@ -80,6 +80,13 @@ ROWS: dict[str, dict] = {
     "report": dict(
         argv=["{imgs}", "--out", "{work}/r.html"], outputs={"--out": ".html"},
         bad=[({"{imgs}": "{missing}"}, "not found"), (["--out", "{work}/r.txt"], ".html")]),
+    "repro": dict(
+        argv=["--tiny", "--lowshot-dir", "{imgs}/..", "--targets", "imgs", "--out", "{work}/rp"],
+        outputs={"--out": "dir"},
+        bad=[(["--targets", "nobody"], "no images"), (["--arms", "scratch,ffhq"], "unknown arm"),
+             (["--lowshot-dir", "{missing}"], "low-shot directory not found"), (["--n-gen", "1"], "--n-gen"),
+             (["--preset", "huge"], "preset"), (["--device", "tpu"], "--device"),
+             (["--concurrency", "0"], "--concurrency")]),
     "analyze filters": dict(
         argv=["{ckpt32}", "--out", "{work}/a.json"], outputs={"--out": ".json"},
         bad=[(["--nets", "X"], "--nets"), ({"{ckpt32}": "{corrupt}"}, "checkpoint"),
