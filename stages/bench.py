@@ -31,6 +31,7 @@ def _register_synth(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--variant", default="primitives-ps", help="synth variant")
     p.add_argument("--seed", type=int, default=0, help="dataset seed")
     p.add_argument("--config", default=None, help="synth config YAML (as for `primps preview`)")
+    p.add_argument("--preset", default=None, help="synth preset (paper, clean)")
     p.set_defaults(func=run_synth)
 
 
@@ -49,7 +50,7 @@ def run_synth(args: argparse.Namespace) -> int:
     if args.variant not in VARIANTS:
         raise UsageError(f"--variant must be one of {', '.join(VARIANTS)}, got {args.variant!r}")
     h, w = parse_resolution(args.resolution)
-    cfg = load_synth_config(args.config).replace(height=h, width=w, variant=args.variant)
+    cfg = load_synth_config(args.config, args.preset).replace(height=h, width=w, variant=args.variant)
     warm_up(cfg)
     canvas = np.empty((h, w, 3), dtype=np.uint8)
     render_into(cfg, args.seed, 10**9, canvas)  # warm the FFT plan cache at this size
