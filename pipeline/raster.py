@@ -191,52 +191,54 @@ def inside_reference(kind: int, p: np.ndarray, x: np.ndarray, y: np.ndarray) -> 
 
 
 @njit(cache=True, nogil=True)
-def _min_max(field):
-    mn = field[0, 0]
-    mx = mn
-    for i in range(field.shape[0]):
-        for j in range(field.shape[1]):
-            v = field[i, j]
-            mn = min(mn, v)
-            mx = max(mx, v)
-    return mn, mx
+def _write_channel(field, canvas, c, mn, mx):
+    """canvas[:, :, c] = trunc(255 * ((field - mn) / (mx - mn))) (0 where mx == mn); divide first, then multiply,
+    as the official conversion, so the maximum maps to exactly 255."""
+    h, w = canvas.shape[0], canvas.shape[1]
+    rng = mx - mn
+    top = np.float32(255.0)
+    if not rng > 0:
+        for i in range(h):
+            for j in range(w):
+                canvas[i, j, c] = 0
+        return
+    for i in range(h):
+        row = field[i]
+        for j in range(w):
+            canvas[i, j, c] = np.uint8(top * ((row[j] - mn) / rng))
 
 
 @njit(cache=True, nogil=True)
-def _write_channel(field, canvas, c, mn, mx, mask, use_mask):
+def _write_channel_masked(field, canvas, c, mn, mx, mask):
     h, w = canvas.shape[0], canvas.shape[1]
     rng = mx - mn
     top = np.float32(255.0)
     for i in range(h):
+        row = field[i]
         for j in range(w):
-            if use_mask and mask[i, j] == 0:
-                continue
-            v = (field[i, j] - mn) / rng if rng > 0 else np.float32(0.0)
-            canvas[i, j, c] = np.uint8(top * v)  # truncation towards zero, as the official conversion
+            if mask[i, j] != 0:
+                canvas[i, j, c] = np.uint8(top * ((row[j] - mn) / rng)) if rng > 0 else np.uint8(0)
 
 
-@njit(cache=True, nogil=True)
 def fields_to_canvas(f0, f1, f2, canvas, mask, use_mask, channels, joint):
     """Write three float32 [H, W] fields as canvas channels 0..2: v -> trunc(255 * ((v - m) / (M - m))).
 
     ``joint``: m and M are the minimum and maximum over all three fields (the official normalisation); else each
     field's own. ``use_mask``: only pixels with mask != 0 are written; ``channels`` (uint8[3]): a channel c with
-    channels[c] == 0 is not written at all.
+    channels[c] == 0 is not written at all. (Minimum and maximum by numpy: SIMD, ~4x faster than a numba loop.)
     """
-    m0, x0 = _min_max(f0)
-    m1, x1 = _min_max(f1)
-    m2, x2 = _min_max(f2)
+    fs = (f0, f1, f2)
+    lo = [f.min() for f in fs]
+    hi = [f.max() for f in fs]
     if joint:
-        m = min(m0, min(m1, m2))
-        x = max(x0, max(x1, x2))
-        m0 = m1 = m2 = m
-        x0 = x1 = x2 = x
-    if channels[0]:
-        _write_channel(f0, canvas, 0, m0, x0, mask, use_mask)
-    if channels[1]:
-        _write_channel(f1, canvas, 1, m1, x1, mask, use_mask)
-    if channels[2]:
-        _write_channel(f2, canvas, 2, m2, x2, mask, use_mask)
+        lo = [min(lo)] * 3
+        hi = [max(hi)] * 3
+    for c in range(3):
+        if channels[c]:
+            if use_mask:
+                _write_channel_masked(fs[c], canvas, c, lo[c], hi[c], mask)
+            else:
+                _write_channel(fs[c], canvas, c, lo[c], hi[c])
 
 
 @njit(cache=True, nogil=True)
