@@ -23,6 +23,7 @@ VARIANTS = ("pinknoise", "primitives", "primitives-s", "primitives-ps")
 SIZE_POLICIES = ("decay", "fix", "rand")
 SALIENT_KINDS = ("circle", "ellipse", "rectangle")
 NOISE_UNITS = ("image", "pixel")
+PARTICLE_BOUNDS = ("scaled", "official", "image")
 MIN_SIDE, MAX_SIDE = 16, 1024
 MAX_SHAPES = 500
 
@@ -72,8 +73,11 @@ class SynthConfig:
             false: an RGB colour.
         sorted_line_endpoints: line endpoint coordinates are sorted separately, so every line runs top-left to
             bottom-right ("\\"); false: the drawn endpoint pairs, all orientations.
-        fixed_255_bounds: line endpoints are U{0..254} and particle-rectangle corners U{0..254 - m_n} whatever the
-            size (breaks S != 256); false: endpoints U{0..L-1}, corners U{0..L-1-m_n}.
+        particle_bounds: where line endpoints and particle-rectangle corners may lie on an axis of L pixels.
+            ``scaled`` (paper): endpoints U{0..B-1}, corners U{0..B-1-m_n} with B = floor(255 L / 256), i.e. the
+            official U{0..254} / U{0..254 - m_n} at L = 256 (never the last one or two pixels), scaled to the image;
+            ``official``: B = 255 whatever the size (the official code: at S = 32 almost every line and rectangle
+            falls off the canvas); ``image`` (clean): B = L.
         line_length_decay: false (paper): a line's length is not bounded by m_n (only its thickness is); true: the
             segment is shortened to a length U{1..m_n - 1} about its first endpoint.
         salient_rect_by_corner: the salient rectangle is placed by its corner U{floor(L/8)..floor(L/2) - 1}
@@ -89,7 +93,7 @@ class SynthConfig:
     n_shapes: int = 100
     size_policy: str = "decay"
     size_max_fraction: float = 0.2
-    fix_fraction: float = 0.1
+    fix_fraction: float = 0.2
     weight_line: float = 1.0
     weight_circle: float = 2.0
     weight_ellipse: float = 2.0
@@ -109,7 +113,7 @@ class SynthConfig:
     ellipse_growth: float = 0.45
     grey_background: bool = True
     sorted_line_endpoints: bool = True
-    fixed_255_bounds: bool = True
+    particle_bounds: str = "scaled"
     line_length_decay: bool = False
     salient_rect_by_corner: bool = True
     salient_ellipse_rotation: bool = False
@@ -225,6 +229,8 @@ def _validate(c: SynthConfig) -> None:
     _check(0 <= c.salient_jitter <= 0.5, "salient_jitter", "must be in [0, 0.5]", c.salient_jitter)
     _check(c.noise_unit in NOISE_UNITS, "noise_unit", f"must be one of {', '.join(NOISE_UNITS)}", c.noise_unit)
     _check(0 < c.noise_dc_fraction <= 1, "noise_dc_fraction", "must be in (0, 1]", c.noise_dc_fraction)
+    _check(c.particle_bounds in PARTICLE_BOUNDS, "particle_bounds", f"must be one of {', '.join(PARTICLE_BOUNDS)}",
+           c.particle_bounds)
     _check(c.color_max in (254, 255), "color_max", "must be 254 or 255", c.color_max)
     _check(0 <= c.ellipse_growth <= 2, "ellipse_growth", "must be in [0, 2]", c.ellipse_growth)
 
@@ -293,7 +299,7 @@ def with_overrides(cfg: SynthConfig, **changes: Any) -> SynthConfig:
 #: centred salient rectangles, particle positions and bounds from the image size); everything else as the paper.
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {},
-    "clean": {"grey_background": False, "sorted_line_endpoints": False, "fixed_255_bounds": False,
+    "clean": {"grey_background": False, "sorted_line_endpoints": False, "particle_bounds": "image",
               "salient_rect_by_corner": False, "salient_mask_per_channel": False},
 }
 
@@ -317,5 +323,5 @@ def resolve_synth_config(config_path: str | Path | None = None, section: str | N
     return with_overrides(cfg, **changes)
 
 
-__all__ = ["GENERATOR_VERSION", "PRESETS", "resolve_synth_config", "VARIANTS", "SIZE_POLICIES", "NOISE_UNITS", "SALIENT_KINDS", "SynthConfig", "load_config",
+__all__ = ["GENERATOR_VERSION", "PRESETS", "resolve_synth_config", "VARIANTS", "SIZE_POLICIES", "NOISE_UNITS", "PARTICLE_BOUNDS", "SALIENT_KINDS", "SynthConfig", "load_config",
            "config_hash", "load_config_mapping", "parse_resolution", "with_overrides", "ConfigError"]

@@ -70,12 +70,14 @@ def _shape_params(cfg: SynthConfig, rng: np.random.Generator) -> tuple[np.ndarra
     else:
         sizes = uniform_int(rng, 1, m[:, None], (n, 3))  # size a, size b, line thickness
     centre = uniform_int(rng, 0, [w, h], (n, 2))
-    if cfg.fixed_255_bounds:
-        ends = uniform_int(rng, 0, 255, (n, 4))
-        corner_hi = (255 - m)[:, None]
+    if cfg.particle_bounds == "official":
+        bw = bh = 255
+    elif cfg.particle_bounds == "scaled":
+        bw, bh = (255 * w) // 256, (255 * h) // 256
     else:
-        ends = uniform_int(rng, 0, [w, w, h, h], (n, 4))
-        corner_hi = np.array([w, h])[None, :] - m[:, None]
+        bw, bh = w, h
+    ends = uniform_int(rng, 0, [bw, bw, bh, bh], (n, 4))
+    corner_hi = np.array([bw, bh])[None, :] - m[:, None]
     corners = uniform_int(rng, 0, corner_hi, (n, 2))
     angles = uniform_int(rng, 0, 180, n) * (np.pi / 180.0)
 

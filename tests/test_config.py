@@ -55,6 +55,7 @@ def test_int_is_accepted_for_float_and_lists_become_tuples():
     ({"salient_rect_min": 0.8, "salient_rect_max": 0.5}, "salient_rect_max"),
     ({"size_max_fraction": 0}, "size_max_fraction"),
     ({"noise_unit": "cycles"}, "noise_unit"),
+    ({"particle_bounds": "fixed"}, "particle_bounds"),
     ({"noise_dc_fraction": 0}, "noise_dc_fraction"),
     ({"color_max": 200}, "color_max"),
     ({"grey_background": 1}, "grey_background"),
@@ -141,10 +142,10 @@ def test_presets_paper_is_default_and_clean_switches_the_quirks_off():
     assert set(PRESETS) == {"paper", "clean"}
     assert resolve_synth_config(preset="paper") == SynthConfig() == resolve_synth_config()
     clean = resolve_synth_config(preset="clean")
-    assert not clean.grey_background and not clean.sorted_line_endpoints and not clean.fixed_255_bounds
+    assert not clean.grey_background and not clean.sorted_line_endpoints and clean.particle_bounds == "image"
     assert not clean.salient_rect_by_corner
     paper = SynthConfig()
-    assert paper.grey_background and paper.sorted_line_endpoints and paper.fixed_255_bounds
+    assert paper.grey_background and paper.sorted_line_endpoints and paper.particle_bounds == "scaled"
     assert paper.salient_rect_by_corner and not paper.line_length_decay and not paper.salient_ellipse_rotation
     # a preset is only field values: the same look written out field by field hashes the same
     assert config_hash(SynthConfig.from_dict(PRESETS["clean"])) == config_hash(clean)

@@ -112,5 +112,17 @@ def test_preview_preset_clean(tmp_path):
     img = np.asarray(Image.open(out))[2:34, 2:34]
     assert np.array_equal(img, render_one(SynthConfig(variant="primitives", height=32, width=32, n_shapes=0,
                                                       grey_background=False, sorted_line_endpoints=False,
-                                                      fixed_255_bounds=False, salient_rect_by_corner=False,
+                                                      particle_bounds="image", salient_rect_by_corner=False,
                                                       salient_mask_per_channel=False), 0, 0))
+
+
+def test_render_preset_reaches_the_config(tmp_path, capsys):
+    from primps.pipeline.config import PRESETS
+    from primps.stages.render import make_spec
+
+    spec = make_spec(preset="clean", resolution="32", root=tmp_path / "d", manifest_dir=tmp_path / "m")
+    assert all(getattr(spec.config, k) == v for k, v in PRESETS["clean"].items())
+    assert spec.dataset_id != make_spec(resolution="32", root=tmp_path / "d", manifest_dir=tmp_path / "m").dataset_id
+    assert main(["render", "--preset", "dirty", "-n", "2", "--root", str(tmp_path / "d"),
+                 "--manifest-dir", str(tmp_path / "m"), "--workers", "0"]) == 2
+    assert "preset" in capsys.readouterr().err and not (tmp_path / "d").exists()

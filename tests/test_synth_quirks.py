@@ -82,10 +82,11 @@ def test_salient_ellipse_rotation_switch():
     assert len({_salient_params(rot, sample_rng(0, i))[1][4] for i in range(20)}) > 10
 
 
-@pytest.mark.parametrize("fixed", [True, False])
-def test_fixed_255_bounds_break_small_images_as_the_official_code_does(fixed):
-    """SPEC 6: at S = 32 with the official 0..254 bounds only a few lines and rectangles touch the canvas."""
-    cfg = SynthConfig(variant="primitives", height=32, width=32, fixed_255_bounds=fixed)
+@pytest.mark.parametrize("bounds", ["official", "scaled", "image"])
+def test_particle_bounds(bounds):
+    """SPEC 6: at S = 32 with the official 0..254 bounds only a few rectangles touch the canvas; scaled (paper) and
+    image (clean) bounds keep them all on it. At 256 scaled equals official: corners never beyond 254 - m_n."""
+    cfg = SynthConfig(variant="primitives", height=32, width=32, particle_bounds=bounds)
     inside, total = 0, 0
     for i in range(20):
         kinds, p, _ = _shape_params(cfg, sample_rng(0, i))
@@ -93,7 +94,18 @@ def test_fixed_255_bounds_break_small_images_as_the_official_code_does(fixed):
         total += rect.sum()
         inside += ((p[rect, 0] - p[rect, 2] < 32) & (p[rect, 1] - p[rect, 3] < 32)).sum()
     frac = inside / total
-    assert (frac < 0.1) if fixed else (frac == 1.0)
+    assert (frac < 0.1) if bounds == "official" else (frac == 1.0)
+    big = SynthConfig(variant="primitives", particle_bounds=bounds)
+    m = size_bounds(big)
+    corner_max = {"official": 254, "scaled": 254, "image": 255}[bounds]
+    seen = -np.inf
+    for i in range(20):
+        kinds, p, _ = _shape_params(big, sample_rng(0, i))
+        rect = kinds == raster.RECTANGLE
+        corner = p[rect, 0] - p[rect, 2] - 0.5
+        assert np.all(corner <= corner_max - m[rect])
+        seen = max(seen, (corner - (corner_max - m[rect])).max())
+    assert seen > -3  # the bound is reached
 
 
 def test_line_length_decay_bounds_line_length():
