@@ -308,7 +308,8 @@ def resolve_synth_config(config_path: str | Path | None = None, section: str | N
                          preset: str | None = None, variant: str | None = None,
                          resolution: str | int | None = None) -> SynthConfig:
     """The one way every command turns its synthesizer options into a SynthConfig: defaults, then the preset's
-    values (``preset``, else the file's ``preset:`` key), then the YAML file's fields (``--config``), then the explicit ``variant`` / ``resolution`` overrides."""
+    values (``preset``, else the file's ``preset:`` key), then the YAML file's fields (``--config``), then the
+    explicit ``variant`` / ``resolution`` overrides."""
     if preset is not None and preset not in PRESETS:
         raise ConfigError(f"unknown synthesizer preset {preset!r} (choose from {', '.join(PRESETS)})")
     data = load_config_mapping(config_path, section) if config_path else {}
@@ -323,5 +324,6 @@ def resolve_synth_config(config_path: str | Path | None = None, section: str | N
     return with_overrides(cfg, **changes)
 
 
-__all__ = ["GENERATOR_VERSION", "PRESETS", "resolve_synth_config", "VARIANTS", "SIZE_POLICIES", "NOISE_UNITS", "PARTICLE_BOUNDS", "SALIENT_KINDS", "SynthConfig", "load_config",
-           "config_hash", "load_config_mapping", "parse_resolution", "with_overrides", "ConfigError"]
+__all__ = ["GENERATOR_VERSION", "PRESETS", "resolve_synth_config", "VARIANTS", "SIZE_POLICIES", "NOISE_UNITS",
+           "PARTICLE_BOUNDS", "SALIENT_KINDS", "SynthConfig", "load_config", "config_hash",
+           "load_config_mapping", "parse_resolution", "with_overrides", "ConfigError"]

@@ -38,7 +38,8 @@ def freq_vectors(h: int, w: int, unit: str = "image", dc_fraction: float = 0.1) 
     replaced by ``dc_fraction`` times the first non-zero frequency of the S = min(h, w) axis. Cached."""
     s = min(h, w)
     if unit == "image":
-        scale_y, scale_x, f1 = UNIT_CYCLES * s / (REF_SIDE * h), UNIT_CYCLES * s / (REF_SIDE * w), UNIT_CYCLES / REF_SIDE
+        scale_y, scale_x = UNIT_CYCLES * s / (REF_SIDE * h), UNIT_CYCLES * s / (REF_SIDE * w)
+        f1 = UNIT_CYCLES / REF_SIDE
     else:
         scale_y, scale_x, f1 = UNIT_CYCLES / h, UNIT_CYCLES / w, UNIT_CYCLES / s
     fy = np.abs(np.fft.fftfreq(h) * h) * scale_y
