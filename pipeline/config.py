@@ -17,47 +17,74 @@ from typing import Any
 from primps.pipeline.errors import ConfigError
 
 #: Bumped whenever the pixels produced for a given (config, seed, index) change.
-GENERATOR_VERSION = "primps-synth-1"
+GENERATOR_VERSION = "primps-synth-2"
 
 VARIANTS = ("pinknoise", "primitives", "primitives-s", "primitives-ps")
 SIZE_POLICIES = ("decay", "fix", "rand")
 SALIENT_KINDS = ("circle", "ellipse", "rectangle")
+NOISE_UNITS = ("image", "pixel")
+PARTICLE_BOUNDS = ("scaled", "official", "image")
 MIN_SIDE, MAX_SIDE = 16, 1024
 MAX_SHAPES = 500
 
 
 @dataclass(frozen=True)
 class SynthConfig:
-    """How one synthetic image is drawn. Sizes are fractions of S = min(height, width); shape positions are uniform
-    over the whole H x W image, so every size and position scales with the resolution (square or not).
+    """How one synthetic image is drawn. The defaults draw the distribution of the published Primitives-PS
+    generator (the images the paper trained on, quirks included; see ../shared/reference/official-256/SPEC.md and
+    README.md "Synthesizer"). S = min(height, width); x positions are drawn from the width W, y from the height H.
+    Integer ranges U{a..b} include both ends.
 
-    Fields:
-        variant: ``pinknoise`` (pink noise only), ``primitives`` (random shapes on a flat random colour),
-            ``primitives-s`` (plus a solid salient central shape) or ``primitives-ps`` (pink-noise background and a
-            salient shape filled with a second, independent pink-noise field). Default ``primitives-ps``.
+    Fields (the look):
+        variant: ``pinknoise`` (pink-noise image only), ``primitives`` (shapes on a flat background),
+            ``primitives-s`` (plus a solid salient shape) or ``primitives-ps`` (pink-noise background and a salient
+            shape filled with a second, independent pink-noise image). Default ``primitives-ps``.
         height, width: image size in pixels, each 16..1024.
-        n_shapes: number N of random primitive shapes, 0..500 (ignored by ``pinknoise``). 0 gives background plus
-            salient shape only (the paper's "PinkNoise + PS").
-        size_policy: how the size s_n of shape n (0-based) is drawn. ``decay``: s_n = floor + U(0,1) * S/5 * (N-n)/N,
-            so shapes drawn later are smaller; ``fix``: s_n = fix_fraction * S; ``rand``: s_n = floor + U(0,1) * S/5.
-            The size is the radius of a circle, the major semi-axis of an ellipse, the larger half-side of a rectangle
-            and half the length of a line.
-        fix_fraction: size for the ``fix`` policy, as a fraction of S, in (0, 1] (the paper uses 1/10, 1/5, 1/2).
-        size_floor: the small minimum size added by ``decay`` and ``rand``, fraction of S in [0, 0.5].
-        weight_line, weight_circle, weight_ellipse, weight_rectangle: relative frequencies of the four shape kinds
-            (non-negative, not all zero; default 1:2:2:2).
-        line_thickness_min, line_thickness_max: line thickness as a fraction of the line's size (0 < min <= max <= 2);
-            at least one pixel.
-        minor_ratio_min: the minor semi-axis of an ellipse (and the shorter half-side of a rectangle) is the major one
-            times U(minor_ratio_min, 1); in (0, 1].
-        alpha_min, alpha_max: range of the spectral exponents a and b of pink noise, drawn independently per channel
-            and field from U(alpha_min, alpha_max); the spectrum magnitude is 1 / (|fx|^a + |fy|^b), with fx, fy in
-            cycles per image. 0 <= min <= max <= 8; default 0.5 .. 3.5.
+        n_shapes: number N of particles, 0..500 (ignored by ``pinknoise``); 0 gives the paper's "PinkNoise + PS".
+        size_policy: the size bound m_n of particle n (0-based); every size (radius, semi-axis, rectangle extent,
+            line thickness) is U{1..m_n - 1}. ``decay`` (paper): m_n = round(floor(size_max_fraction*S) * (N-n)/N
+            + 2), so later particles are smaller; ``rand``: m_n = floor(size_max_fraction*S) + 2 for every n;
+            ``fix``: every size is max(1, round(fix_fraction * S)).
+        size_max_fraction: the 1/5 of the size bound, in (0, 1]. fix_fraction: size for ``fix``, in (0, 1].
+        weight_line, weight_circle, weight_ellipse, weight_rectangle: relative frequencies of the particle kinds
+            (non-negative, not all zero; paper 1:2:2:2).
+        alpha_min, alpha_max: both pink-noise exponents of every channel are U(alpha_min, alpha_max); weight
+            1 / (f_y^a + f_x^b + 2e-6). 0 <= min <= max <= 8; paper 0.5 .. 3.5.
+        noise_unit: the frequency unit. ``image`` (default): f = 5k/256 with k in cycles per S pixels, so the
+            texture scales with the image (same as the paper at 256^2); ``pixel``: f = 5k/L on an axis of L pixels,
+            the official per-pixel unit (texture scale fixed in pixels).
+        noise_dc_fraction: the zero frequency is replaced by this fraction of the first non-zero one (paper 0.1).
+        joint_normalisation: the three noise channels are min-max normalised together (paper: one dominant
+            channel over a tint); false normalises each channel on its own (colourful noise).
+        color_max: shape and background colour components are U{0..color_max}, 254 (paper) or 255.
         salient_kinds: kinds the salient shape is drawn from, uniformly; a non-empty subset of circle, ellipse,
             rectangle.
-        salient_size_min, salient_size_max: radius (circle), semi-axes (ellipse) or half-sides (rectangle) of the
-            salient shape, fraction of S; 0 < min <= max <= 1; default 1/4 .. 3/8.
-        salient_jitter: the salient centre lies within +-salient_jitter * S of the image centre in x and y, in [0, 0.5].
+        salient_size_min, salient_size_max: radius / semi-axes of the salient circle and ellipse are
+            U{floor(min*S)..floor(max*S) - 1}; 0 < min <= max <= 1; paper 1/4 .. 3/8.
+        salient_rect_min, salient_rect_max: the salient rectangle's extents, U{floor(min*S)..floor(max*S) - 1};
+            paper 3/8 .. 3/4.
+        salient_jitter: the salient centre is U{L/2 - floor(j*L) .. L/2 + floor(j*L) - 1} on an axis of L pixels,
+            in [0, 0.5]; paper 1/10.
+        ellipse_growth: both semi-axes of every ellipse are enlarged by this many pixels (the official polygon
+            raster measures as +0.45), in [0, 2].
+
+    Quirks of the published generator (true = the paper's look; the ``clean`` preset switches the bugs off):
+        grey_background: the flat background of ``primitives``/``-s`` is grey (one level for all channels);
+            false: an RGB colour.
+        sorted_line_endpoints: line endpoint coordinates are sorted separately, so every line runs top-left to
+            bottom-right ("\\"); false: the drawn endpoint pairs, all orientations.
+        particle_bounds: where line endpoints and particle-rectangle corners may lie on an axis of L pixels.
+            ``scaled`` (paper): endpoints U{0..B-1}, corners U{0..B-1-m_n} with B = floor(255 L / 256), i.e. the
+            official U{0..254} / U{0..254 - m_n} at L = 256 (never the last one or two pixels), scaled to the image;
+            ``official``: B = 255 whatever the size (the official code: at S = 32 almost every line and rectangle
+            falls off the canvas); ``image`` (clean): B = L.
+        line_length_decay: false (paper): a line's length is not bounded by m_n (only its thickness is); true: the
+            segment is shortened to a length U{1..m_n - 1} about its first endpoint.
+        salient_rect_by_corner: the salient rectangle is placed by its corner U{floor(L/8)..floor(L/2) - 1}
+            (off-centre, often clipped); false: centred like the circle and ellipse.
+        salient_ellipse_rotation: false (paper): the salient ellipse is axis-aligned; true: uniform rotation.
+        salient_mask_per_channel: in ``primitives-ps`` a channel keeps the background inside the salient shape
+            where the shape's colour component is 0 (probability 1/255 per channel); false: one mask.
     """
 
     variant: str = "primitives-ps"
@@ -65,21 +92,32 @@ class SynthConfig:
     width: int = 256
     n_shapes: int = 100
     size_policy: str = "decay"
+    size_max_fraction: float = 0.2
     fix_fraction: float = 0.2
-    size_floor: float = 0.01
     weight_line: float = 1.0
     weight_circle: float = 2.0
     weight_ellipse: float = 2.0
     weight_rectangle: float = 2.0
-    line_thickness_min: float = 0.05
-    line_thickness_max: float = 0.3
-    minor_ratio_min: float = 0.3
     alpha_min: float = 0.5
     alpha_max: float = 3.5
+    noise_unit: str = "image"
+    noise_dc_fraction: float = 0.1
+    joint_normalisation: bool = True
+    color_max: int = 254
     salient_kinds: tuple[str, ...] = field(default=SALIENT_KINDS)
     salient_size_min: float = 0.25
     salient_size_max: float = 0.375
+    salient_rect_min: float = 0.375
+    salient_rect_max: float = 0.75
     salient_jitter: float = 0.1
+    ellipse_growth: float = 0.45
+    grey_background: bool = True
+    sorted_line_endpoints: bool = True
+    particle_bounds: str = "scaled"
+    line_length_decay: bool = False
+    salient_rect_by_corner: bool = True
+    salient_ellipse_rotation: bool = False
+    salient_mask_per_channel: bool = True
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -95,11 +133,19 @@ class SynthConfig:
 
     @classmethod
     def from_dict(cls, d: Any) -> "SynthConfig":
-        """Build and validate from a mapping; unknown keys and wrong types raise ConfigError naming the key."""
+        """Build and validate from a mapping; unknown keys and wrong types raise ConfigError naming the key.
+
+        An optional ``preset`` key (a name in PRESETS) supplies values for the fields the mapping does not set."""
         if d is None:
             d = {}
         if not isinstance(d, dict):
             raise ConfigError(f"synth config must be a mapping, got {type(d).__name__}")
+        d = dict(d)
+        preset = d.pop("preset", None)
+        if preset is not None:
+            if not isinstance(preset, str) or preset not in PRESETS:
+                raise ConfigError(f"unknown synthesizer preset {preset!r} (choose from {', '.join(PRESETS)})")
+            d = {**PRESETS[preset], **d}
         known = {f.name: f for f in fields(cls)}
         kwargs: dict[str, Any] = {}
         for key, value in d.items():
@@ -116,11 +162,15 @@ class SynthConfig:
 
 
 # -- validation ---------------------------------------------------------------------------------------------------
-_TYPES = {"int": int, "float": float, "str": str, "tuple[str, ...]": tuple}
+_TYPES = {"int": int, "float": float, "str": str, "bool": bool, "tuple[str, ...]": tuple}
 
 
 def _coerce(key: str, value: Any, type_name: Any) -> Any:
     t = _TYPES[type_name if isinstance(type_name, str) else type_name.__name__]
+    if t is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"synth config key '{key}' must be true or false, got {value!r}")
+        return value
     if t is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"synth config key '{key}' must be an integer, got {value!r}")
@@ -160,16 +210,12 @@ def _validate(c: SynthConfig) -> None:
     _check(c.size_policy in SIZE_POLICIES, "size_policy", f"must be one of {', '.join(SIZE_POLICIES)}",
            c.size_policy)
     _check(0 < c.fix_fraction <= 1, "fix_fraction", "must be in (0, 1]", c.fix_fraction)
-    _check(0 <= c.size_floor <= 0.5, "size_floor", "must be in [0, 0.5]", c.size_floor)
+    _check(0 < c.size_max_fraction <= 1, "size_max_fraction", "must be in (0, 1]", c.size_max_fraction)
     weights = ("weight_line", "weight_circle", "weight_ellipse", "weight_rectangle")
     for k in weights:
         _check(getattr(c, k) >= 0, k, "must be >= 0", getattr(c, k))
     _check(sum(getattr(c, k) for k in weights) > 0, "weight_rectangle", "and the other shape weights must not all be 0",
            c.weight_rectangle)
-    _check(0 < c.line_thickness_min <= 2, "line_thickness_min", "must be in (0, 2]", c.line_thickness_min)
-    _check(c.line_thickness_min <= c.line_thickness_max <= 2, "line_thickness_max",
-           "must be in [line_thickness_min, 2]", c.line_thickness_max)
-    _check(0 < c.minor_ratio_min <= 1, "minor_ratio_min", "must be in (0, 1]", c.minor_ratio_min)
     _check(0 <= c.alpha_min <= 8, "alpha_min", "must be in [0, 8]", c.alpha_min)
     _check(c.alpha_min <= c.alpha_max <= 8, "alpha_max", "must be in [alpha_min, 8]", c.alpha_max)
     _check(len(c.salient_kinds) > 0 and all(k in SALIENT_KINDS for k in c.salient_kinds), "salient_kinds",
@@ -177,12 +223,26 @@ def _validate(c: SynthConfig) -> None:
     _check(0 < c.salient_size_min <= 1, "salient_size_min", "must be in (0, 1]", c.salient_size_min)
     _check(c.salient_size_min <= c.salient_size_max <= 1, "salient_size_max", "must be in [salient_size_min, 1]",
            c.salient_size_max)
+    _check(0 < c.salient_rect_min <= 1, "salient_rect_min", "must be in (0, 1]", c.salient_rect_min)
+    _check(c.salient_rect_min <= c.salient_rect_max <= 1, "salient_rect_max", "must be in [salient_rect_min, 1]",
+           c.salient_rect_max)
     _check(0 <= c.salient_jitter <= 0.5, "salient_jitter", "must be in [0, 0.5]", c.salient_jitter)
+    _check(c.noise_unit in NOISE_UNITS, "noise_unit", f"must be one of {', '.join(NOISE_UNITS)}", c.noise_unit)
+    _check(0 < c.noise_dc_fraction <= 1, "noise_dc_fraction", "must be in (0, 1]", c.noise_dc_fraction)
+    _check(c.particle_bounds in PARTICLE_BOUNDS, "particle_bounds", f"must be one of {', '.join(PARTICLE_BOUNDS)}",
+           c.particle_bounds)
+    _check(c.color_max in (254, 255), "color_max", "must be 254 or 255", c.color_max)
+    _check(0 <= c.ellipse_growth <= 2, "ellipse_growth", "must be in [0, 2]", c.ellipse_growth)
 
 
 # -- files and hashing --------------------------------------------------------------------------------------------
 def load_config(path: str | Path, section: str | None = None) -> SynthConfig:
     """Load a SynthConfig from YAML. With ``section``, read that top-level key (e.g. ``synth`` in params.yaml)."""
+    return SynthConfig.from_dict(load_config_mapping(path, section))
+
+
+def load_config_mapping(path: str | Path, section: str | None = None) -> Any:
+    """The raw mapping of a synth config YAML file (or of its ``section``); errors as ConfigError."""
     import yaml
 
     p = Path(path)
@@ -202,7 +262,7 @@ def load_config(path: str | Path, section: str | None = None) -> SynthConfig:
         if not isinstance(data, dict) or section not in data:
             raise ConfigError(f"config file {p} has no '{section}' section")
         data = data[section]
-    return SynthConfig.from_dict(data)
+    return data
 
 
 def config_hash(cfg: SynthConfig) -> str:
@@ -234,25 +294,36 @@ def with_overrides(cfg: SynthConfig, **changes: Any) -> SynthConfig:
     return cfg.replace(**changes) if changes else cfg
 
 
-#: Named presets: each is a set of SynthConfig field values applied over the defaults (the paper's look is the default).
-PRESETS: dict[str, dict[str, Any]] = {"paper": {}}
+#: Named presets: each is a set of SynthConfig field values applied over the defaults (the paper's look is the
+#: default). ``clean``: the corrections of SPEC.md section 8 (RGB flat backgrounds, lines in every orientation,
+#: centred salient rectangles, particle positions and bounds from the image size); everything else as the paper.
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {},
+    "clean": {"grey_background": False, "sorted_line_endpoints": False, "particle_bounds": "image",
+              "salient_rect_by_corner": False, "salient_mask_per_channel": False},
+}
 
 
 def resolve_synth_config(config_path: str | Path | None = None, section: str | None = None,
                          preset: str | None = None, variant: str | None = None,
                          resolution: str | int | None = None) -> SynthConfig:
     """The one way every command turns its synthesizer options into a SynthConfig: defaults, then the preset's
-    values, then the YAML file (``--config``), then the explicit ``variant`` / ``resolution`` overrides."""
+    values (``preset``, else the file's ``preset:`` key), then the YAML file's fields (``--config``), then the
+    explicit ``variant`` / ``resolution`` overrides."""
     if preset is not None and preset not in PRESETS:
         raise ConfigError(f"unknown synthesizer preset {preset!r} (choose from {', '.join(PRESETS)})")
-    cfg = load_config(config_path, section) if config_path else SynthConfig()
+    data = load_config_mapping(config_path, section) if config_path else {}
     if preset is not None:
-        cfg = cfg.replace(**PRESETS[preset])
+        if not isinstance(data, dict):
+            raise ConfigError(f"synth config must be a mapping, got {type(data).__name__}")
+        data = {**data, "preset": preset}  # the file's own fields still win over the preset
+    cfg = SynthConfig.from_dict(data)
     changes: dict[str, Any] = {"variant": variant}
     if resolution is not None:
         changes["height"], changes["width"] = parse_resolution(resolution)
     return with_overrides(cfg, **changes)
 
 
-__all__ = ["GENERATOR_VERSION", "PRESETS", "resolve_synth_config", "VARIANTS", "SIZE_POLICIES", "SALIENT_KINDS", "SynthConfig", "load_config",
-           "config_hash", "parse_resolution", "with_overrides", "ConfigError"]
+__all__ = ["GENERATOR_VERSION", "PRESETS", "resolve_synth_config", "VARIANTS", "SIZE_POLICIES", "NOISE_UNITS",
+           "PARTICLE_BOUNDS", "SALIENT_KINDS", "SynthConfig", "load_config", "config_hash",
+           "load_config_mapping", "parse_resolution", "with_overrides", "ConfigError"]

@@ -1,16 +1,21 @@
-"""Pink (1/f-like) noise fields, sampled directly in the frequency domain.
+"""Pink-noise fields as the published Primitives-PS generator draws them, sampled directly in the frequency domain.
 
-Per channel the spectrum magnitude is w(fx, fy) = 1 / (|fx|^a + |fy|^b), with fx, fy in cycles per image and a, b
-drawn independently from U(alpha_min, alpha_max); the DC weight is 0. Filtering white noise this way is the same as
-drawing independent zero-mean, unit-variance spectral coefficients, weighting them and inverting: we fill the
-non-negative-fx half-spectrum directly and invert it with float32 FFTs (`scipy.fft.ifft` down the columns, then
-`scipy.fft.irfft` along the rows; together they are irfft2).
+One field (SPEC.md section 1): white Gaussian noise filtered by w(k_y, k_x) = 1 / (f_y^a + f_x^b + 2e-6), a (rows)
+and b (columns) drawn from U(alpha_min, alpha_max) for every field. The frequency of signed DFT index k is
+f = 5|k|/256 in cycles per S pixels (``unit="image"``, S = min(h, w): the texture scales with the image; at 256^2 this
+is the official 5|k|/S) or f = 5|k|/L on an axis of L pixels (``unit="pixel"``, the official per-pixel unit). The
+zero frequency is not removed: it is replaced by ``dc_fraction`` (0.1) times the first non-zero frequency of the
+S axis, so every field carries a large random offset.
+
+Filtering white noise is the same as drawing the DFT of white noise directly: we fill the non-negative-f_x
+half-spectrum with independent complex Gaussians and invert it with float32 FFTs (`scipy.fft.ifft` down the columns,
+then `scipy.fft.irfft` along the rows; together irfft2). The real inverse keeps only the Hermitian part of the
+k_x = 0 and k_x = W/2 columns, which halves their variance; those two columns are scaled by sqrt(2) so that every
+frequency carries the variance of real white noise (this matters: with a != b those columns hold much of the energy).
 
 Each coefficient is a complex Gaussian drawn in polar form from 32 bits of the sample's PCG64 stream (two per
 64-bit word): a Rayleigh magnitude by inverse-CDF table lookup on 16 bits (2^16 equiprobable levels; the tail is cut
-at ~4.9 sigma) and a uniform phase by phasor table lookup on 12 bits (4096 levels). This is the
-distribution of the FFT of Gaussian white noise, quantised, and is much faster than a ziggurat plus a forward FFT.
-|fx|^a and |fy|^b are computed on the frequency vectors only; w is the reciprocal of their outer sum.
+at ~4.9 sigma) and a uniform phase by phasor table lookup on 12 bits (4096 levels).
 """
 
 from __future__ import annotations
@@ -20,13 +25,26 @@ from functools import lru_cache
 import numpy as np
 from numba import njit
 
+#: The official generator's frequency unit: f = 1 at a period of 5 pixels at S = 256 (0.2 cycles per pixel).
+UNIT_CYCLES = 5.0
+REF_SIDE = 256
+#: Added to the sum of the two powers (each power carries 1e-6 in the official formula).
+EPS = 2e-6
 
 
 @lru_cache(maxsize=32)
-def freq_vectors(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    """|fy| (length h, FFT order) and |fx| (length w//2+1), cycles per image, float64. Cached per shape."""
-    fy = np.abs(np.fft.fftfreq(h) * h)
-    fx = np.fft.rfftfreq(w) * w
+def freq_vectors(h: int, w: int, unit: str = "image", dc_fraction: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """f_y (length h, FFT order) and f_x (length w//2+1) in the official unit, float64, with the zero frequency
+    replaced by ``dc_fraction`` times the first non-zero frequency of the S = min(h, w) axis. Cached."""
+    s = min(h, w)
+    if unit == "image":
+        scale_y, scale_x = UNIT_CYCLES * s / (REF_SIDE * h), UNIT_CYCLES * s / (REF_SIDE * w)
+        f1 = UNIT_CYCLES / REF_SIDE
+    else:
+        scale_y, scale_x, f1 = UNIT_CYCLES / h, UNIT_CYCLES / w, UNIT_CYCLES / s
+    fy = np.abs(np.fft.fftfreq(h) * h) * scale_y
+    fx = np.fft.rfftfreq(w) * w * scale_x
+    fy[0] = fx[0] = dc_fraction * f1
     fy.setflags(write=False)
     fx.setflags(write=False)
     return fy, fx
@@ -50,25 +68,29 @@ _MAG, _PHASOR = _tables()
 
 
 @njit(cache=True, nogil=True)
-def _fill_spectrum(raw32, a, b, fy, fx, mag, phasor, out):
-    """out[i, j] = z / (|fx_j|^a + |fy_i|^b), z complex Gaussian from 32 raw bits (16: magnitude, next 12: phase)."""
+def _fill_spectrum(raw32, a, b, fy, fx, mag, phasor, w, out):
+    """out[i, j] = z / (fy_i^a + fx_j^b + EPS), z complex Gaussian from 32 raw bits (16: magnitude, next 12:
+    phase); columns 0 and w/2 (w even) are scaled by sqrt(2) (see the module docstring)."""
     h, wh = out.shape
     px = np.empty(wh, dtype=np.float32)
     py = np.empty(h, dtype=np.float32)
     for j in range(wh):
-        px[j] = fx[j] ** a
+        px[j] = fx[j] ** b + EPS
     for i in range(h):
-        py[i] = fy[i] ** b
+        py[i] = fy[i] ** a
+    sq2 = np.float32(np.sqrt(2.0))
+    edge = wh - 1 if w % 2 == 0 else 0
     k = 0
     for i in range(h):
         yi = py[i]
         for j in range(wh):
             word = raw32[k]
             k += 1
-            d = yi + px[j]
-            r = mag[word & 0xFFFF] / d if d > 0 else np.float32(0.0)
+            r = mag[word & 0xFFFF] / (yi + px[j])
             out[i, j] = phasor[(word >> 16) & 0xFFF] * r
-    out[0, 0] = np.complex64(0.0)
+        out[i, 0] *= sq2
+        if edge:
+            out[i, edge] *= sq2
 
 
 #: At most this many pixels per channel, all channels are transformed in one batched FFT pair (less Python
@@ -77,7 +99,7 @@ BATCH_MAX_PIXELS = 128 * 128
 
 
 class PinkNoise:
-    """n independent zero-mean pink-noise channels of one image, drawn from ``rng`` at construction.
+    """n independent pink-noise channels of one image, drawn from ``rng`` at construction.
 
     Draw order: exponents (n x 2 uniforms: a then b per channel), then ceil(h*(w//2+1)/2) raw 64-bit words per
     channel. Channels are computed on demand with :meth:`field` (float32 [h, w], un-normalised). Above
@@ -86,8 +108,10 @@ class PinkNoise:
     the batched call wins (benchmarks/bench_synth.py). The choice depends on (h, w) only, so it is deterministic.
     """
 
-    def __init__(self, rng: np.random.Generator, n: int, h: int, w: int, alpha_min: float, alpha_max: float):
+    def __init__(self, rng: np.random.Generator, n: int, h: int, w: int, alpha_min: float, alpha_max: float,
+                 unit: str = "image", dc_fraction: float = 0.1):
         self.n, self.h, self.w = n, h, w
+        self.unit, self.dc_fraction = unit, float(dc_fraction)
         self.wh = w // 2 + 1
         self.ab = rng.uniform(alpha_min, alpha_max, size=(n, 2))
         self.per = (h * self.wh + 1) // 2
@@ -96,9 +120,9 @@ class PinkNoise:
         self._all: np.ndarray | None = None
 
     def _spectrum(self, c: int, out: np.ndarray) -> None:
-        fy, fx = freq_vectors(self.h, self.w)
+        fy, fx = freq_vectors(self.h, self.w, self.unit, self.dc_fraction)
         words = self.raw[c * self.per:(c + 1) * self.per].view(np.uint32)  # low 32 bits first (little-endian)
-        _fill_spectrum(words, float(self.ab[c, 0]), float(self.ab[c, 1]), fy, fx, _MAG, _PHASOR, out)
+        _fill_spectrum(words, float(self.ab[c, 0]), float(self.ab[c, 1]), fy, fx, _MAG, _PHASOR, self.w, out)
 
     def field(self, c: int) -> np.ndarray:
         """Channel c, float32 [h, w]."""
@@ -122,9 +146,10 @@ class PinkNoise:
         return np.stack([self.field(c) for c in range(self.n)])
 
 
-def pink_noise(rng: np.random.Generator, n: int, h: int, w: int, alpha_min: float, alpha_max: float) -> np.ndarray:
-    """n independent zero-mean pink-noise fields [n, h, w] float32 (un-normalised); see :class:`PinkNoise`."""
-    return PinkNoise(rng, n, h, w, alpha_min, alpha_max).fields()
+def pink_noise(rng: np.random.Generator, n: int, h: int, w: int, alpha_min: float, alpha_max: float,
+               unit: str = "image", dc_fraction: float = 0.1) -> np.ndarray:
+    """n independent pink-noise fields [n, h, w] float32 (un-normalised); see :class:`PinkNoise`."""
+    return PinkNoise(rng, n, h, w, alpha_min, alpha_max, unit, dc_fraction).fields()
 
 
 def radial_power_spectrum(img: np.ndarray, n_bins: int = 32) -> tuple[np.ndarray, np.ndarray]:

@@ -8,6 +8,8 @@ inside interval is solved in closed form (all four kinds are convex), so the cos
 - CIRCLE: radius s1.
 - ELLIPSE: semi-axes s1 (along ``angle``) and s2, rotated by ``angle``.
 - RECTANGLE: axis-aligned, half-width s1 and half-height s2.
+- THIN_LINE: a one-pixel, 8-connected line between the pixels (x0, y0) = (p[0], p[1]) and (x1, y1) = (p[2], p[3])
+  (integer column/row indices; one pixel per step along the longer axis, the other coordinate rounded).
 
 All functions are ``@njit(cache=True, nogil=True)`` with fastmath off, so results are exact IEEE arithmetic and
 reproducible, and threads can render in parallel.
@@ -20,7 +22,7 @@ import math
 import numpy as np
 from numba import njit
 
-LINE, CIRCLE, ELLIPSE, RECTANGLE = 0, 1, 2, 3
+LINE, CIRCLE, ELLIPSE, RECTANGLE, THIN_LINE = 0, 1, 2, 3, 4
 KIND_CODES = {"line": LINE, "circle": CIRCLE, "ellipse": ELLIPSE, "rectangle": RECTANGLE}
 N_PARAMS = 6
 
@@ -117,14 +119,34 @@ def _col_range(xl, xh, w):
 
 
 @njit(cache=True, nogil=True)
+def _draw_thin(canvas, p, r, g, b):
+    h, w = canvas.shape[0], canvas.shape[1]
+    x0, y0, x1, y1 = int(p[0]), int(p[1]), int(p[2]), int(p[3])
+    n = max(abs(x1 - x0), abs(y1 - y0))
+    for t in range(n + 1):
+        if n == 0:
+            x, y = x0, y0
+        else:
+            x = x0 + int(math.floor((x1 - x0) * t / n + 0.5))
+            y = y0 + int(math.floor((y1 - y0) * t / n + 0.5))
+        if 0 <= x < w and 0 <= y < h:
+            canvas[y, x, 0] = r
+            canvas[y, x, 1] = g
+            canvas[y, x, 2] = b
+
+
+@njit(cache=True, nogil=True)
 def draw_shapes(canvas, kinds, params, colors):
     """Paint shapes in order (later ones on top) with solid colours. kinds int[n], params f8[n,6], colors u1[n,3]."""
     h, w = canvas.shape[0], canvas.shape[1]
     for k in range(kinds.shape[0]):
         kind = kinds[k]
         p = params[k]
-        c, s = math.cos(p[4]), math.sin(p[4])
         r, g, b = colors[k, 0], colors[k, 1], colors[k, 2]
+        if kind == THIN_LINE:
+            _draw_thin(canvas, p, r, g, b)
+            continue
+        c, s = math.cos(p[4]), math.sin(p[4])
         i0, i1 = _row_range(kind, p, c, s, h)
         for i in range(i0, i1):
             xl, xh = _row_span(kind, p, c, s, i + 0.5)
@@ -169,27 +191,54 @@ def inside_reference(kind: int, p: np.ndarray, x: np.ndarray, y: np.ndarray) -> 
 
 
 @njit(cache=True, nogil=True)
-def field_to_channel(field, canvas, c, mask, use_mask):
-    """Normalise a float32 field [H, W] to 0..255 (min-max over the whole field) and write canvas[:, :, c].
-
-    With use_mask, only pixels where mask != 0 are written (the textured salient fill).
-    """
+def _write_channel(field, canvas, c, mn, mx):
+    """canvas[:, :, c] = trunc(255 * ((field - mn) / (mx - mn))) (0 where mx == mn); divide first, then multiply,
+    as the official conversion, so the maximum maps to exactly 255."""
     h, w = canvas.shape[0], canvas.shape[1]
-    mn = field[0, 0]
-    mx = mn
+    rng = mx - mn
+    top = np.float32(255.0)
+    if not rng > 0:
+        for i in range(h):
+            for j in range(w):
+                canvas[i, j, c] = 0
+        return
     for i in range(h):
+        row = field[i]
         for j in range(w):
-            v = field[i, j]
-            mn = min(mn, v)
-            mx = max(mx, v)
-    sc = np.float32(255.0) / (mx - mn) if mx > mn else np.float32(0.0)
-    half = np.float32(0.5)
+            canvas[i, j, c] = np.uint8(top * ((row[j] - mn) / rng))
+
+
+@njit(cache=True, nogil=True)
+def _write_channel_masked(field, canvas, c, mn, mx, mask):
+    h, w = canvas.shape[0], canvas.shape[1]
+    rng = mx - mn
     top = np.float32(255.0)
     for i in range(h):
+        row = field[i]
         for j in range(w):
-            if use_mask and mask[i, j] == 0:
-                continue
-            canvas[i, j, c] = np.uint8(min((field[i, j] - mn) * sc + half, top))
+            if mask[i, j] != 0:
+                canvas[i, j, c] = np.uint8(top * ((row[j] - mn) / rng)) if rng > 0 else np.uint8(0)
+
+
+def fields_to_canvas(f0, f1, f2, canvas, mask, use_mask, channels, joint):
+    """Write three float32 [H, W] fields as canvas channels 0..2: v -> trunc(255 * ((v - m) / (M - m))).
+
+    ``joint``: m and M are the minimum and maximum over all three fields (the official normalisation); else each
+    field's own. ``use_mask``: only pixels with mask != 0 are written; ``channels`` (uint8[3]): a channel c with
+    channels[c] == 0 is not written at all. (Minimum and maximum by numpy: SIMD, ~4x faster than a numba loop.)
+    """
+    fs = (f0, f1, f2)
+    lo = [f.min() for f in fs]
+    hi = [f.max() for f in fs]
+    if joint:
+        lo = [min(lo)] * 3
+        hi = [max(hi)] * 3
+    for c in range(3):
+        if channels[c]:
+            if use_mask:
+                _write_channel_masked(fs[c], canvas, c, lo[c], hi[c], mask)
+            else:
+                _write_channel(fs[c], canvas, c, lo[c], hi[c])
 
 
 @njit(cache=True, nogil=True)

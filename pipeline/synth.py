@@ -5,12 +5,18 @@ on batch, order, process or worker count. Draw order within a sample (fixed, doc
 
 1. pink-noise channels, when the variant uses them (``pinknoise``: 3; ``primitives-ps``: 6 = background and salient
    texture, all drawn up front, see pipeline.pinknoise.PinkNoise), else the flat background colour (3 integers);
-2. the N shapes: kinds, a block of uniforms [N, 7], colours [N, 3];
-3. the salient shape (variants ``-s`` and ``-ps``): kind, uniforms [6], colour [3].
+2. the N particles: kinds [N], colours [N, 3], sizes [N, 3], centres [N, 2], line endpoints [N, 4], rectangle
+   corners [N, 2], ellipse angles [N] (everything for every particle, whatever its kind);
+3. the salient shape (variants ``-s`` and ``-ps``): kind, colour [3], centre, radii [2], rectangle extents [2],
+   rectangle corner, angle.
+
+What is drawn follows the published generator (../shared/reference/official-256/SPEC.md) with every deviation a
+SynthConfig field; see SynthConfig for the quirk switches and pipeline.config.PRESETS for ``paper`` and ``clean``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -19,6 +25,7 @@ from primps.pipeline import raster
 from primps.pipeline.config import SALIENT_KINDS, SynthConfig
 from primps.pipeline.pinknoise import PinkNoise
 
+_ALL = np.ones(3, dtype=np.uint8)
 _KIND_ORDER = ("line", "circle", "ellipse", "rectangle")
 
 
@@ -27,61 +34,123 @@ def sample_rng(seed: int, index: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), int(index)])))
 
 
+def uniform_int(rng: np.random.Generator, lo, hi, size=None) -> np.ndarray:
+    """U{lo..hi - 1} (lo where the range is empty) as floor(lo + u * (hi - lo)) from ``rng.random``: one double
+    per value whatever the range, so a resolution change never shifts the rest of the sample's stream (numpy's
+    ``integers`` draws nothing for an empty range)."""
+    lo = np.asarray(lo, dtype=np.float64)
+    span = np.maximum(np.asarray(hi, dtype=np.float64) - lo, 1.0)
+    return np.floor(lo + rng.random(size) * span)
+
+
+def size_bounds(cfg: SynthConfig) -> np.ndarray:
+    """The exclusive size bound m_n of every particle n = 0..N-1 (sizes are U{1..m_n - 1}; see SynthConfig)."""
+    n = cfg.n_shapes
+    side = min(cfg.height, cfg.width)
+    if cfg.size_policy == "fix":
+        return np.full(n, max(1, round(cfg.fix_fraction * side)) + 1, dtype=np.int64)
+    top = math.floor(cfg.size_max_fraction * side)
+    if cfg.size_policy == "rand":
+        return np.full(n, top + 2, dtype=np.int64)
+    return np.rint(top * (n - np.arange(n)) / max(n, 1) + 2).astype(np.int64)  # rint: half to even
+
+
 def _shape_params(cfg: SynthConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Kinds, raster parameters and colours of the N particles (SPEC.md section 3, with the quirk switches)."""
     n = cfg.n_shapes
     h, w = cfg.height, cfg.width
-    side = float(min(h, w))
     weights = np.array([cfg.weight_line, cfg.weight_circle, cfg.weight_ellipse, cfg.weight_rectangle])
     cdf = np.cumsum(weights / weights.sum())
-    u = rng.random((n, 7))
-    kinds = np.searchsorted(cdf, u[:, 0], side="right").clip(0, 3).astype(np.int64)
-    colors = rng.integers(0, 256, size=(n, 3), dtype=np.uint8)
-    floor = cfg.size_floor * side
-    if cfg.size_policy == "decay":
-        s1 = floor + u[:, 3] * (side / 5.0) * (n - np.arange(n)) / max(n, 1)
-    elif cfg.size_policy == "fix":
-        s1 = np.full(n, cfg.fix_fraction * side)
-    else:  # rand
-        s1 = floor + u[:, 3] * (side / 5.0)
-    s1 = np.maximum(s1, 0.5)
-    ratio = cfg.minor_ratio_min + (1.0 - cfg.minor_ratio_min) * u[:, 4]
-    s2 = s1 * ratio
-    is_rect = kinds == raster.RECTANGLE
-    swap = is_rect & (u[:, 5] < 0.5)  # rectangle: which axis is the long one
-    s1r = np.where(swap, s2, s1)
-    s2r = np.where(swap, s1, s2)
-    thick = np.maximum(1.0, s1 * (cfg.line_thickness_min + (cfg.line_thickness_max - cfg.line_thickness_min)
-                                  * u[:, 6]))
-    params = np.empty((n, raster.N_PARAMS), dtype=np.float64)
-    params[:, 0] = u[:, 1] * w
-    params[:, 1] = u[:, 2] * h
-    params[:, 2] = s1r
-    params[:, 3] = s2r
-    params[:, 4] = u[:, 5] * np.pi
-    params[:, 5] = thick
+    kinds = np.searchsorted(cdf, rng.random(n), side="right").clip(0, 3).astype(np.int64)
+    colors = rng.integers(0, cfg.color_max + 1, size=(n, 3), dtype=np.uint8)
+    m = size_bounds(cfg)
+    if cfg.size_policy == "fix":
+        sizes = np.repeat((m - 1)[:, None], 3, axis=1).astype(np.float64)
+        rng.random((n, 3))  # the same stream as the other policies
+    else:
+        sizes = uniform_int(rng, 1, m[:, None], (n, 3))  # size a, size b, line thickness
+    centre = uniform_int(rng, 0, [w, h], (n, 2))
+    if cfg.particle_bounds == "official":
+        bw = bh = 255
+    elif cfg.particle_bounds == "scaled":
+        bw, bh = (255 * w) // 256, (255 * h) // 256
+    else:
+        bw, bh = w, h
+    ends = uniform_int(rng, 0, [bw, bw, bh, bh], (n, 4))
+    corner_hi = np.array([bw, bh])[None, :] - m[:, None]
+    corners = uniform_int(rng, 0, corner_hi, (n, 2))
+    angles = uniform_int(rng, 0, 180, n) * (np.pi / 180.0)
+
+    params = np.zeros((n, raster.N_PARAMS), dtype=np.float64)
+    # circles and ellipses: integer centre, pixel (i, j) sampled at (j + 0.5, i + 0.5)
+    params[:, 0] = centre[:, 0] + 0.5
+    params[:, 1] = centre[:, 1] + 0.5
+    g = cfg.ellipse_growth
+    ell = kinds == raster.ELLIPSE
+    params[:, 2] = np.where(ell, sizes[:, 0] + g, sizes[:, 0])
+    params[:, 3] = np.where(ell, sizes[:, 1] + g, sizes[:, 1])
+    params[:, 4] = np.where(ell, angles, 0.0)
+    # rectangles: corner (x1, y1), covering x1..x1 + a and y1..y1 + b inclusive
+    rect = kinds == raster.RECTANGLE
+    params[rect, 0] = corners[rect, 0] + 0.5 * sizes[rect, 0] + 0.5
+    params[rect, 1] = corners[rect, 1] + 0.5 * sizes[rect, 1] + 0.5
+    params[rect, 2] = 0.5 * sizes[rect, 0]
+    params[rect, 3] = 0.5 * sizes[rect, 1]
+    # lines: endpoints, then a one-pixel line (thickness 1) or a round-capped band of radius ceil(t/2) + 0.5
+    line = kinds == raster.LINE
+    if line.any():
+        x0, x1, y0, y1 = ends[line, 0], ends[line, 1], ends[line, 2], ends[line, 3]
+        if cfg.sorted_line_endpoints:
+            x0, x1 = np.minimum(x0, x1), np.maximum(x0, x1)
+            y0, y1 = np.minimum(y0, y1), np.maximum(y0, y1)
+        dx, dy = x1 - x0, y1 - y0
+        if cfg.line_length_decay:
+            length = np.hypot(dx, dy)
+            k = np.where(length > sizes[line, 0], sizes[line, 0] / np.maximum(length, 1e-12), 1.0)
+            dx, dy = np.rint(dx * k), np.rint(dy * k)
+            x1, y1 = x0 + dx, y0 + dy
+        t = sizes[line, 2]
+        thin = t <= 1
+        lp = np.empty((x0.size, raster.N_PARAMS), dtype=np.float64)
+        lp[:, 0] = np.where(thin, x0, 0.5 * (x0 + x1) + 0.5)
+        lp[:, 1] = np.where(thin, y0, 0.5 * (y0 + y1) + 0.5)
+        lp[:, 2] = np.where(thin, x1, 0.5 * np.hypot(dx, dy))
+        lp[:, 3] = np.where(thin, y1, 0.0)
+        lp[:, 4] = np.where(thin, 0.0, np.arctan2(dy, dx))
+        lp[:, 5] = 2.0 * (np.ceil(0.5 * t) + 0.5)
+        params[line] = lp
+        kinds = kinds.copy()
+        kinds[np.flatnonzero(line)[thin]] = raster.THIN_LINE
     return kinds, params, colors
 
 
 def _salient_params(cfg: SynthConfig, rng: np.random.Generator) -> tuple[int, np.ndarray, np.ndarray]:
+    """Kind code, raster parameters and colour of the salient shape (SPEC.md section 4, with the quirk switches).
+    Every quantity is drawn whatever the kind, so the stream does not depend on it."""
     h, w = cfg.height, cfg.width
-    side = float(min(h, w))
-    kind_name = cfg.salient_kinds[int(rng.integers(0, len(cfg.salient_kinds)))]
-    u = rng.random(6)
-    color = rng.integers(0, 256, size=3, dtype=np.uint8)
-    lo, hi = cfg.salient_size_min * side, cfg.salient_size_max * side
-    a = lo + (hi - lo) * u[2]
-    b = lo + (hi - lo) * u[3]
+    side = min(h, w)
+    kind_name = cfg.salient_kinds[int(uniform_int(rng, 0, len(cfg.salient_kinds)))]
+    color = rng.integers(0, cfg.color_max + 1, size=3, dtype=np.uint8)
+
+    def span(lo: int, hi: int, size=None):  # U{lo..hi - 1}, or lo when the range is empty
+        return uniform_int(rng, lo, hi, size)
+
+    jx, jy = math.floor(cfg.salient_jitter * w), math.floor(cfg.salient_jitter * h)
+    cx, cy = span(w // 2 - jx, w // 2 + jx), span(h // 2 - jy, h // 2 + jy)
+    radii = span(math.floor(cfg.salient_size_min * side), math.floor(cfg.salient_size_max * side), 2)
+    extents = span(math.floor(cfg.salient_rect_min * side), math.floor(cfg.salient_rect_max * side), 2)
+    x1, y1 = span(w // 8, w // 2), span(h // 8, h // 2)
+    angle = float(span(0, 180)) * math.pi / 180.0
+    g = cfg.ellipse_growth
     if kind_name == "circle":
-        b = a
-    p = np.array([
-        w / 2.0 + (2.0 * u[0] - 1.0) * cfg.salient_jitter * side,
-        h / 2.0 + (2.0 * u[1] - 1.0) * cfg.salient_jitter * side,
-        max(a, b) if kind_name == "ellipse" else a,
-        min(a, b) if kind_name == "ellipse" else b,
-        u[4] * np.pi,
-        1.0,
-    ], dtype=np.float64)
-    return raster.KIND_CODES[kind_name], p, color
+        p = [cx + 0.5, cy + 0.5, radii[0], radii[0], 0.0, 1.0]
+    elif kind_name == "ellipse":
+        p = [cx + 0.5, cy + 0.5, radii[0] + g, radii[1] + g, angle if cfg.salient_ellipse_rotation else 0.0, 1.0]
+    elif cfg.salient_rect_by_corner:
+        p = [x1 + 0.5 * extents[0] + 0.5, y1 + 0.5 * extents[1] + 0.5, 0.5 * extents[0], 0.5 * extents[1], 0.0, 1.0]
+    else:
+        p = [cx + 0.5, cy + 0.5, 0.5 * extents[0], 0.5 * extents[1], 0.0, 1.0]
+    return raster.KIND_CODES[kind_name], np.array(p, dtype=np.float64), color
 
 
 def render_into(cfg: SynthConfig, seed: int, index: int, canvas: np.ndarray,
@@ -105,18 +174,18 @@ def render_into(cfg: SynthConfig, seed: int, index: int, canvas: np.ndarray,
         mask[...] = 0
     dummy = np.zeros((1, 1), dtype=np.uint8)
     noise = None
-    if variant == "pinknoise":
-        noise = PinkNoise(rng, 3, h, w, cfg.alpha_min, cfg.alpha_max)
-    elif variant == "primitives-ps":
-        noise = PinkNoise(rng, 6, h, w, cfg.alpha_min, cfg.alpha_max)  # background 0..2, salient texture 3..5
-    else:
-        bg = rng.integers(0, 256, size=3, dtype=np.uint8)
-        raster.fill(canvas, bg[0], bg[1], bg[2])
-    if noise is not None:
-        for c in range(3):
-            raster.field_to_channel(noise.field(c), canvas, c, dummy, False)
+    if variant in ("pinknoise", "primitives-ps"):  # background 0..2, salient texture 3..5
+        noise = PinkNoise(rng, 3 if variant == "pinknoise" else 6, h, w, cfg.alpha_min, cfg.alpha_max,
+                          cfg.noise_unit, cfg.noise_dc_fraction)
+        raster.fields_to_canvas(noise.field(0), noise.field(1), noise.field(2), canvas, dummy, False, _ALL,
+                                cfg.joint_normalisation)
         if variant == "pinknoise":
             return mask
+    else:
+        bg = rng.integers(0, cfg.color_max + 1, size=3, dtype=np.uint8)
+        if cfg.grey_background:
+            bg[1] = bg[2] = bg[0]
+        raster.fill(canvas, bg[0], bg[1], bg[2])
     if cfg.n_shapes:
         kinds, params, colors = _shape_params(cfg, rng)
         raster.draw_shapes(canvas, kinds, params, colors)
@@ -124,8 +193,9 @@ def render_into(cfg: SynthConfig, seed: int, index: int, canvas: np.ndarray,
         kind, p, color = _salient_params(cfg, rng)
         raster.draw_mask(mask, kind, p)
         if noise is not None:
-            for c in range(3):
-                raster.field_to_channel(noise.field(3 + c), canvas, c, mask, True)
+            channels = (color != 0).astype(np.uint8) if cfg.salient_mask_per_channel else _ALL
+            raster.fields_to_canvas(noise.field(3), noise.field(4), noise.field(5), canvas, mask, True, channels,
+                                    cfg.joint_normalisation)
         else:
             raster.draw_shapes(canvas, np.array([kind], dtype=np.int64), p[None, :], color[None, :])
     return mask

@@ -18,6 +18,7 @@ from primps.pipeline.errors import UsageError
 # Order is the order shown in `primps --help`.
 STAGE_MODULES = [
     "primps.stages.preview",
+    "primps.stages.fidelity",
     "primps.stages.bench",
     "primps.stages.render",
     "primps.stages.verify",

@@ -7,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from primps.pipeline.config import PRESETS as SYNTH_PRESETS
 from primps.pipeline.errors import UsageError
 from primps.stages import checks
 from primps.stages.cli import hidden_alias
@@ -55,7 +56,8 @@ def register(subparsers) -> None:
     src.add_argument("--manifest", help="shard manifest JSON written by `primps render`")
     src.add_argument("--stream", action="store_true",
                      help="synthesize training images on the fly (options below) instead of reading shards")
-    p.add_argument("--synth-preset", default=None, help="--stream: synthesizer preset (e.g. paper)")
+    p.add_argument("--synth-preset", default=None, choices=list(SYNTH_PRESETS),
+                   help="--stream: synthesizer preset (e.g. paper)")
     p.add_argument("--config", default=None, help="--stream: synthesizer YAML config")
     p.add_argument("--variant", default=None, help="--stream: synthesizer variant override")
     p.add_argument("--preset", default=DEFAULT_PRESET, choices=preset_names(), help="training config preset")

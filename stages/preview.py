@@ -1,10 +1,12 @@
-"""`primps preview`: render a grid of synthetic samples to a PNG (one row per variant with --variant all)."""
+"""`primps preview`: render a grid of synthetic samples to a PNG (one labelled row per variant with --variant all),
+optionally with a row of reference images above each row of ours (``--reference``) for a side-by-side look."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from primps.pipeline.config import PRESETS as SYNTH_PRESETS
 from primps.pipeline.grid import make_grid, write_png
 from primps.pipeline.config import VARIANTS
 from primps.pipeline.errors import UsageError
@@ -16,10 +18,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "preview",
         help="render a grid of synthetic images to a PNG",
-        description="Render --n-images synthetic samples (indices 0..n-1 under --seed) into one PNG grid. With "
-                    "--variant all "
-                    "there is one row per variant, in the order " + ", ".join(VARIANTS) + ". The file is written "
-                    "under a temporary name and renamed.",
+        description="Render --n-images synthetic samples (indices 0..n-1 under --seed) into one PNG grid. With --variant all "
+                    "there is one row per variant, in the order " + ", ".join(VARIANTS) + ", labelled on the left. "
+                    "With --reference, a row of reference images (the first --n-images) is put above each row of ours. "
+                    "The file is written under a temporary name and renamed.",
     )
     p.add_argument("--variant", default=None,
                    help="one of " + ", ".join(VARIANTS) + ", or 'all' (default: the config's variant, "
@@ -32,27 +34,69 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="dataset seed")
     p.add_argument("--config", default=None, help="synth config YAML (a SynthConfig mapping, or a file with a "
                                                   "top-level 'synth' section such as params.yaml)")
+    p.add_argument("--preset", default=None, choices=list(SYNTH_PRESETS),
+                   help="synth preset: paper (the default look) or clean")
+    p.add_argument("--reference", default=None,
+                   help="reference images: a tar or folder of images (one variant), or a folder holding one "
+                        "'<variant>-*.tar' per variant (e.g. ../shared/reference/official-256) for --variant all")
     p.add_argument("--n-shapes", type=int, default=None, help="override the number of shapes N (0..500)")
     p.add_argument("--size-policy", default=None, choices=["decay", "fix", "rand"], help="override the size policy")
     p.add_argument("--out", required=True, help="output PNG path")
     p.set_defaults(func=run)
 
 
-def load_synth_config(path: str | None):
-    """SynthConfig from --config: a plain mapping, or a file with a 'synth' section."""
-    from primps.pipeline.config import SynthConfig, load_config
-
+def config_section(path: str | None) -> str | None:
+    """'synth' when the YAML file at ``path`` has a top-level 'synth' mapping (params.yaml), else None."""
     if path is None:
-        return SynthConfig()
+        return None
     import yaml
 
     try:
         data = yaml.safe_load(Path(path).read_text())
     except (OSError, yaml.YAMLError):
-        return load_config(path)  # raises the proper ConfigError
-    if isinstance(data, dict) and "synth" in data and isinstance(data["synth"], dict):
-        return load_config(path, section="synth")
-    return load_config(path)
+        return None  # resolve_synth_config raises the proper ConfigError
+    return "synth" if isinstance(data, dict) and isinstance(data.get("synth"), dict) else None
+
+
+def load_synth_config(path: str | None, preset: str | None = None):
+    """SynthConfig from --config (a plain mapping, or a file with a 'synth' section) and --preset."""
+    from primps.pipeline.config import resolve_synth_config
+
+    return resolve_synth_config(path, config_section(path), preset=preset)
+
+
+def reference_for(path: Path, variant: str, single: bool) -> Path:
+    """The reference tar/folder for ``variant``: ``path`` itself, or its '<variant>-*.tar' when it is a folder of
+    per-variant tars (the longest matching variant name wins, so primitives-s-A.tar is not primitives)."""
+    from primps.pipeline.config import VARIANTS
+
+    if not path.exists():
+        raise UsageError(f"--reference not found: {path}")
+    if path.is_dir():
+        tars = {}
+        for f in sorted(path.glob("*.tar")):
+            names = [v for v in VARIANTS if f.stem == v or f.stem.startswith(v + "-")]
+            if names:
+                tars.setdefault(max(names, key=len), f)
+        if variant in tars:
+            return tars[variant]
+        if not single or tars:
+            raise UsageError(f"--reference folder {path} has no '{variant}-*.tar'")
+    return path
+
+
+def _label(grid, labels: list[str], rows: int, h: int, pad: int, width: int = 96):
+    """Prefix a white margin with one label per row (PIL's default bitmap font)."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    out = np.full((grid.shape[0], grid.shape[1] + width, 3), 255, dtype=np.uint8)
+    out[:, width:] = grid
+    im = Image.fromarray(out)
+    draw = ImageDraw.Draw(im)
+    for r, text in enumerate(labels[:rows]):
+        draw.text((4, pad + r * (h + pad) + h // 2 - 5), text, fill=(0, 0, 0))
+    return np.asarray(im)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     from primps.pipeline.config import with_overrides
     from primps.pipeline.synth import render_batch
 
-    cfg = load_synth_config(args.config)
+    cfg = load_synth_config(args.config, args.preset)
     h = w = None
     if args.resolution is not None:
         h, w = parse_resolution(args.resolution)
@@ -86,14 +130,33 @@ def run(args: argparse.Namespace) -> int:
         variants = [args.variant]
     else:
         raise UsageError(f"--variant must be one of {', '.join(VARIANTS)} or all, got {args.variant!r}")
-    if len(variants) > 1:
-        rows, cols = len(variants), args.n
-        imgs = np.concatenate([render_batch(cfg.replace(variant=v), args.seed, range(args.n)) for v in variants])
+    refs = {}
+    if args.reference is not None:
+        from primps.stages.fidelity import load_reference
+
+        for v in variants:
+            imgs, _ = load_reference(reference_for(Path(args.reference), v, len(variants) == 1),
+                                     (cfg.height, cfg.width))
+            refs[v] = imgs[:args.n]
+    if len(variants) > 1 or refs:
+        cols = args.n
+        blocks, labels = [], []
+        for v in variants:
+            if v in refs:
+                row = np.full((cols, cfg.height, cfg.width, 3), 255, dtype=np.uint8)
+                row[:len(refs[v])] = refs[v]
+                blocks.append(row)
+                labels.append("reference")
+            blocks.append(render_batch(cfg.replace(variant=v), args.seed, range(args.n)))
+            labels.append(v)
+        rows = len(blocks)
+        grid = _label(make_grid(np.concatenate(blocks), rows, cols, pad=2), labels, rows, cfg.height, 2)
     else:
         cols = int(np.ceil(np.sqrt(args.n)))
         rows = int(np.ceil(args.n / cols))
         imgs = render_batch(cfg.replace(variant=variants[0]), args.seed, range(args.n))
-    write_png(make_grid(imgs, rows, cols, pad=2), out)
-    print(f"preview: wrote {out} ({rows} row(s) x {cols}: {', '.join(variants)}; {cfg.height}x{cfg.width}, "
-          f"seed {args.seed})")
+        grid = make_grid(imgs, rows, cols, pad=2)
+    write_png(grid, out)
+    print(f"preview: wrote {out} ({rows} row(s) x {cols}: {', '.join(variants)}"
+          f"{' with reference rows' if refs else ''}; {cfg.height}x{cfg.width}, seed {args.seed})")
     return 0

@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from primps.pipeline.config import PRESETS as SYNTH_PRESETS
 from primps.pipeline.errors import UsageError
 from primps.pipeline.shards import DEFAULT_SHARD_SIZE
 from primps.stages import checks
@@ -108,7 +109,8 @@ def _check_writable(path: Path, what: str) -> None:
 def make_spec(*, config_path: str | None = None, config_section: str | None = None, seed: int = 0,
               n_images: int = 1000, shard_size: int = DEFAULT_SHARD_SIZE, image_format: str = "png", quality: int = 95,
               root: str | os.PathLike = "data/synthetic", manifest_dir: str | os.PathLike = "manifests",
-              dataset_name: str | None = None, resolution: str | None = None, variant: str | None = None) -> RenderSpec:
+              dataset_name: str | None = None, resolution: str | None = None, variant: str | None = None,
+              preset: str | None = None) -> RenderSpec:
     """Validate every parameter (raising UsageError/ConfigError) without touching the file system."""
     from primps.pipeline.config import resolve_synth_config
     from primps.pipeline.shards import check_format
@@ -122,7 +124,7 @@ def make_spec(*, config_path: str | None = None, config_section: str | None = No
     check_format(image_format, quality)
     if dataset_name is not None and (not dataset_name or "/" in dataset_name or dataset_name.startswith(".")):
         raise UsageError(f"dataset name must be a plain directory name, got {dataset_name!r}")
-    cfg = resolve_synth_config(config_path, config_section, variant=variant, resolution=resolution)
+    cfg = resolve_synth_config(config_path, config_section, preset=preset, variant=variant, resolution=resolution)
     root, manifest_dir = Path(root), Path(manifest_dir)
     _check_writable(root, "output root")
     _check_writable(manifest_dir, "manifest directory")
@@ -296,6 +298,9 @@ def register(subparsers) -> None:
                     "sidecar matches) are skipped. Same parameters give byte-identical shards and manifest.")
     p.add_argument("--config", help="synthesizer YAML config (default: the built-in SynthConfig)")
     p.add_argument("--config-section", help="read this top-level key of the YAML file (e.g. synth)")
+    p.add_argument("--preset", choices=list(SYNTH_PRESETS),
+                   help="synthesizer preset: paper (default look) or clean (SPEC.md's corrections); "
+                        "the config file's own fields still win")
     p.add_argument("--resolution", help="override image size: 256 or HxW such as 64x64, each side 16..1024")
     p.add_argument("--variant", help="override variant: pinknoise, primitives, primitives-s, primitives-ps")
     p.add_argument("--seed", type=int, default=0, help="dataset seed; a different seed is a different dataset")
@@ -329,7 +334,8 @@ def run(args: argparse.Namespace) -> int:
     spec = make_spec(config_path=args.config, config_section=args.config_section, seed=args.seed,
                      n_images=args.n_images, shard_size=args.shard_size, image_format=args.image_format,
                      quality=args.quality, root=args.root, manifest_dir=args.manifest_dir,
-                     dataset_name=args.dataset_name, resolution=args.resolution, variant=args.variant)
+                     dataset_name=args.dataset_name, resolution=args.resolution, variant=args.variant,
+                     preset=args.preset)
     path = render_dataset(spec, scheduler=args.scheduler, workers=args.workers, progress=not args.no_progress)
     print(path)
     return 0

@@ -25,6 +25,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from primps.pipeline.config import PRESETS as SYNTH_PRESETS
 from primps.pipeline.atomic import atomic_write_json
 from primps.pipeline.errors import UsageError
 
@@ -91,7 +92,6 @@ def check_device(device: str) -> None:
 
 
 def make_config(args) -> ReproConfig:
-    from primps.pipeline.config import PRESETS as SYNTH_PRESETS
     from primps.stages import checks
 
     lowshot = Path(args.lowshot_dir) if args.lowshot_dir else default_lowshot_dir()
@@ -108,8 +108,6 @@ def make_config(args) -> ReproConfig:
             raise UsageError(f"unknown arm {a!r} (choose from {', '.join(ARMS)})")
     if args.resolution is not None:
         checks.training_resolution(args.resolution, "--resolution")
-    if args.synth_preset not in SYNTH_PRESETS:
-        raise UsageError(f"unknown --synth-preset {args.synth_preset!r} (choose from {', '.join(SYNTH_PRESETS)})")
     for name in ("pretrain_kimg", "finetune_kimg", "eval_every", "budget_min"):
         v = getattr(args, name)
         if v is not None and not v > 0:
@@ -277,7 +275,8 @@ def register(subparsers) -> None:
                    help="FID every this many finetuning kimg (default: finetune kimg / --n-evals)")
     p.add_argument("--n-evals", type=int, default=10, help="FID evaluations per finetune (besides kimg 0)")
     p.add_argument("--n-gen", type=int, default=None, help="generated images per FID (default 5000; --tiny 8)")
-    p.add_argument("--synth-preset", default="paper", help="synthesizer preset of the pretraining data")
+    p.add_argument("--synth-preset", default="paper", choices=list(SYNTH_PRESETS),
+                   help="synthesizer preset of the pretraining data")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda if available)")
     p.add_argument("--concurrency", type=int, default=None,

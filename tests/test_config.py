@@ -7,8 +7,8 @@ import json
 import pytest
 
 from primps.pipeline import config as cfgmod
-from primps.pipeline.config import (GENERATOR_VERSION, SynthConfig, config_hash, load_config, parse_resolution,
-                             with_overrides)
+from primps.pipeline.config import (GENERATOR_VERSION, PRESETS, SynthConfig, config_hash, load_config,
+                                    parse_resolution, resolve_synth_config, with_overrides)
 from primps.pipeline.errors import ConfigError, UsageError
 
 
@@ -51,7 +51,16 @@ def test_int_is_accepted_for_float_and_lists_become_tuples():
     ({"salient_jitter": 0.6}, "salient_jitter"),
     ({"weight_line": -1}, "weight_line"),
     ({"weight_line": 0, "weight_circle": 0, "weight_ellipse": 0, "weight_rectangle": 0}, "weight"),
-    ({"line_thickness_min": 0.5, "line_thickness_max": 0.1}, "line_thickness_max"),
+    ({"line_thickness_min": 0.5}, "line_thickness_min"),  # a primps-synth-1 field, gone
+    ({"salient_rect_min": 0.8, "salient_rect_max": 0.5}, "salient_rect_max"),
+    ({"size_max_fraction": 0}, "size_max_fraction"),
+    ({"noise_unit": "cycles"}, "noise_unit"),
+    ({"particle_bounds": "fixed"}, "particle_bounds"),
+    ({"noise_dc_fraction": 0}, "noise_dc_fraction"),
+    ({"color_max": 200}, "color_max"),
+    ({"grey_background": 1}, "grey_background"),
+    ({"sorted_line_endpoints": "yes"}, "sorted_line_endpoints"),
+    ({"preset": "fancy"}, "preset"),
 ])
 def test_bad_values_name_the_key(bad, key):
     with pytest.raises(ConfigError) as ei:
@@ -127,3 +136,31 @@ def test_with_overrides_ignores_none():
     assert with_overrides(c, height=32, width=None).height == 32
     with pytest.raises(ConfigError, match="height"):
         with_overrides(c, height=8)
+
+
+def test_presets_paper_is_default_and_clean_switches_the_quirks_off():
+    assert set(PRESETS) == {"paper", "clean"}
+    assert resolve_synth_config(preset="paper") == SynthConfig() == resolve_synth_config()
+    clean = resolve_synth_config(preset="clean")
+    assert not clean.grey_background and not clean.sorted_line_endpoints and clean.particle_bounds == "image"
+    assert not clean.salient_rect_by_corner
+    paper = SynthConfig()
+    assert paper.grey_background and paper.sorted_line_endpoints and paper.particle_bounds == "scaled"
+    assert paper.salient_rect_by_corner and not paper.line_length_decay and not paper.salient_ellipse_rotation
+    # a preset is only field values: the same look written out field by field hashes the same
+    assert config_hash(SynthConfig.from_dict(PRESETS["clean"])) == config_hash(clean)
+    with pytest.raises(ConfigError, match="preset"):
+        resolve_synth_config(preset="nope")
+
+
+def test_preset_in_yaml_and_on_the_command_line(tmp_path):
+    p = tmp_path / "s.yaml"
+    p.write_text("preset: clean\ngrey_background: true\nn_shapes: 7\n")
+    c = resolve_synth_config(p)
+    assert c.n_shapes == 7 and c.grey_background and not c.sorted_line_endpoints  # the file's fields win
+    q = tmp_path / "params.yaml"
+    q.write_text("synth:\n  n_shapes: 5\n  sorted_line_endpoints: true\n")
+    d = resolve_synth_config(q, "synth", preset="clean", variant="primitives", resolution="64x32")
+    assert (d.n_shapes, d.variant, d.height, d.width) == (5, "primitives", 64, 32)
+    assert d.sorted_line_endpoints and not d.grey_background
+    assert "preset" not in d.to_dict()  # the manifest records the resulting field values

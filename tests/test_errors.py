@@ -34,7 +34,8 @@ ROWS: dict[str, dict] = {
         argv=["--out", "{work}/p.png"], outputs={"--out": ".png"},
         bad=[(["-n", "0"], "--n-images"), (["--seed", "-1"], "--seed"), (["-n", "x"], "invalid int value"),
              (["--resolution", "8"], "resolution"), (["--variant", "stripes"], "--variant"),
-             (["--config", "{missing}"], "config file not found"), (["--out", "{work}/p.jpg"], "must end in .png")]),
+             (["--config", "{missing}"], "config file not found"), (["--out", "{work}/p.jpg"], "must end in .png"),
+             (["--preset", "fancy"], "preset")]),
     "bench synth": dict(
         argv=[], outputs={},
         bad=[(["-n", "0"], "--n-images"), (["--variant", "x"], "--variant"), (["--resolution", "8"], "resolution"),
@@ -45,7 +46,8 @@ ROWS: dict[str, dict] = {
         bad=[(["-n", "0"], "--n-images"), (["--shard-size", "0"], "--shard-size"), (["--seed", "-1"], "--seed"),
              (["--workers", "-1"], "--workers"), (["--format", "gif"], "format"),
              (["--format", "jpg", "--quality", "0"], "quality"), (["--resolution", "8"], "resolution"),
-             (["--variant", "x"], "variant"), (["--config", "{missing}"], "config file not found")]),
+             (["--variant", "x"], "variant"), (["--config", "{missing}"], "config file not found"),
+             (["--preset", "fancy"], "preset")]),
     "verify": dict(
         argv=["{real32}"], outputs={},
         bad=[({"{real32}": "{missing}"}, "not found"), ({"{real32}": "{corrupt}"}, "manifest")]),
@@ -80,6 +82,13 @@ ROWS: dict[str, dict] = {
     "report": dict(
         argv=["{imgs}", "--out", "{work}/r.html"], outputs={"--out": ".html"},
         bad=[({"{imgs}": "{missing}"}, "not found"), (["--out", "{work}/r.txt"], ".html")]),
+    "fidelity": dict(
+        argv=["--reference", "{imgs}", "--resolution", "32", "-n", "4", "--no-fid", "--json", "{work}/f.json"],
+        outputs={"--json": ".json", "--cache-dir": "dir"},
+        bad=[(["-n", "1"], "--n-images"), (["--seed", "-1"], "--seed"), ({"{imgs}": "{missing}"}, "not found"),
+             (["--preset", "fancy"], "preset"), (["--variant", "x"], "variant"), (["--resolution", "8"], "resolution"),
+             (["--json", "{work}/f.txt"], ".json"), (["--kid-subsets", "0"], "--kid-subsets"),
+             (["--inception", "{missing}"], "Inception weights file not found")]),
     "repro": dict(
         argv=["--tiny", "--lowshot-dir", "{imgs}/..", "--targets", "imgs", "--out", "{work}/rp"],
         outputs={"--out": "dir"},

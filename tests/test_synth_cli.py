@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,10 +19,11 @@ def test_preview_all_variants_grid(tmp_path, capsys):
     assert main(["preview", "--variant", "all", "--n", "3", "--resolution", "32", "--seed", "1",
                  "--out", str(out)]) == 0
     img = np.asarray(Image.open(out))
-    pad = 2
-    assert img.shape == (4 * (32 + pad) + pad, 3 * (32 + pad) + pad, 3)
+    pad, label = 2, 96  # a white label margin on the left names each row's variant
+    assert img.shape == (4 * (32 + pad) + pad, label + 3 * (32 + pad) + pad, 3)
+    assert (img[:, :label] < 128).any()  # some label text
     # row 4 (primitives-ps), column 2 is sample index 1 under seed 1
-    y, x = pad + 3 * (32 + pad), pad + 1 * (32 + pad)
+    y, x = pad + 3 * (32 + pad), label + pad + 1 * (32 + pad)
     assert np.array_equal(img[y:y + 32, x:x + 32], render_one(SynthConfig(height=32, width=32), 1, 1))
     assert [p.name for p in out.parent.iterdir()] == ["grid.png"]  # no temporary left behind
     assert "grid.png" in capsys.readouterr().out
@@ -71,3 +73,58 @@ def test_bench_synth_prints_one_json_line(capsys):
 
 def test_bench_synth_bad_variant(capsys):
     assert main(["bench", "synth", "--variant", "x", "--n", "1"]) == 2
+
+
+REF = Path(__file__).resolve().parents[2] / "shared" / "reference" / "official-256"
+needs_ref = pytest.mark.skipif(not (REF / "primitives-A.tar").is_file(),
+                               reason=f"reference images not found at {REF} (../shared is outside the repository)")
+
+
+@needs_ref
+def test_preview_reference_rows_above_ours(tmp_path):
+    out = tmp_path / "side.png"
+    assert main(["preview", "--variant", "all", "--n", "2", "--reference", str(REF), "--out", str(out)]) == 0
+    img = np.asarray(Image.open(out))
+    pad, label, s = 2, 96, 256
+    assert img.shape == (8 * (s + pad) + pad, label + 2 * (s + pad) + pad, 3)
+    from primps.stages.fidelity import load_reference
+
+    ref, _ = load_reference(REF / "primitives-s-A.tar", (s, s))
+    y, x = pad + 4 * (s + pad), label + pad  # row 5: reference primitives-s, image 0
+    assert np.array_equal(img[y:y + s, x:x + s], ref[0])
+    y += s + pad  # row 6: ours
+    assert np.array_equal(img[y:y + s, x:x + s], render_one(SynthConfig(variant="primitives-s"), 0, 0))
+
+
+@needs_ref
+def test_preview_reference_of_another_resolution_is_a_usage_error(tmp_path, capsys):
+    out = tmp_path / "x.png"
+    assert main(["preview", "--variant", "primitives", "--resolution", "64", "--reference",
+                 str(REF / "primitives-A.tar"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "256x256" in err and len(err.splitlines()) == 1 and not out.exists()
+
+
+def test_preview_preset_clean(tmp_path):
+    out = tmp_path / "c.png"
+    assert main(["preview", "--variant", "primitives", "--n", "1", "--resolution", "32", "--preset", "clean",
+                 "--n-shapes", "0", "--out", str(out)]) == 0
+    img = np.asarray(Image.open(out))[2:34, 2:34]
+    assert np.array_equal(img, render_one(SynthConfig(variant="primitives", height=32, width=32, n_shapes=0,
+                                                      grey_background=False, sorted_line_endpoints=False,
+                                                      particle_bounds="image", salient_rect_by_corner=False,
+                                                      salient_mask_per_channel=False), 0, 0))
+
+
+def test_render_preset_reaches_the_config(tmp_path, capsys):
+    from primps.pipeline.config import PRESETS
+    from primps.stages.render import make_spec
+
+    spec = make_spec(preset="clean", resolution="32", root=tmp_path / "d", manifest_dir=tmp_path / "m")
+    assert all(getattr(spec.config, k) == v for k, v in PRESETS["clean"].items())
+    assert spec.dataset_id != make_spec(resolution="32", root=tmp_path / "d", manifest_dir=tmp_path / "m").dataset_id
+    with pytest.raises(SystemExit) as exc:  # an unknown preset is a parse error: one line, exit 2
+        main(["render", "--preset", "dirty", "-n", "2", "--root", str(tmp_path / "d"),
+              "--manifest-dir", str(tmp_path / "m"), "--workers", "0"])
+    assert exc.value.code == 2
+    assert "preset" in capsys.readouterr().err and not (tmp_path / "d").exists()
