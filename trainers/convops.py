@@ -23,8 +23,9 @@ import torch
 import torch.nn.functional as F
 
 IMPLS = ("auto", "torch", "custom")
-# Measured (BENCHMARKS.md, trainer section): custom is the point on CUDA; on CPU the faster one is listed.
-DEFAULT_IMPL = {"cuda": "custom", "cpu": "custom"}
+# CUDA: custom (PyTorch's conv double backward dominated the H200 step). CPU: torch measured ~10% faster side by side
+# (cpu-smoke, BENCHMARKS.md trainer section), so the CPU keeps F.conv2d's autograd.
+DEFAULT_IMPL = {"cuda": "custom", "cpu": "torch"}
 _impl = "auto"
 
 
