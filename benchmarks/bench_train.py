@@ -2,7 +2,7 @@
 
     python benchmarks/bench_train.py --preset cpu-smoke --device cpu --kimg-steps 16
     python benchmarks/bench_train.py --preset lowshot256 --device cuda --batch 16 [--bf16] [--compile] [--kimg-steps N]
-    python benchmarks/bench_train.py --preset lowshot256 --device cuda --batch 16 --bf16 --kimg-steps 8 \
+    python benchmarks/bench_train.py --preset lowshot256 --device cuda --batch 16 --bf16 --kimg-steps 16 \
         --matrix conv-ops=torch,custom compile=off,on
 
 ``--matrix KEY=V1,V2 ...`` runs every combination (keys: conv-ops, compile, precision, fused-modconv) one after the
