@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from primps.trainers import convops
+
 SQRT2 = math.sqrt(2.0)
 
 
@@ -33,7 +35,7 @@ def blur(x: torch.Tensor, kernel: torch.Tensor, pad: int, gain: float = 1.0, str
     """Depthwise FIR filter with ``kernel`` (a registered buffer, so no host-to-device copy per call)."""
     c = x.shape[1]
     k = (kernel * gain if gain != 1.0 else kernel).to(x.dtype)
-    return F.conv2d(x, k.expand(c, 1, *kernel.shape), stride=stride, padding=pad, groups=c)
+    return convops.conv2d(x, k.expand(c, 1, *kernel.shape), stride=stride, padding=pad, groups=c)
 
 
 def upsample2x(x: torch.Tensor, kernel: torch.Tensor | None = None) -> torch.Tensor:
@@ -41,7 +43,7 @@ def upsample2x(x: torch.Tensor, kernel: torch.Tensor | None = None) -> torch.Ten
     c = x.shape[1]
     kernel = fir_kernel().to(x.device) if kernel is None else kernel
     k = (kernel * 4).to(x.dtype).expand(c, 1, *kernel.shape)
-    return F.conv_transpose2d(x, k, stride=2, padding=1, groups=c)
+    return convops.conv_transpose2d(x, k, stride=2, padding=1, groups=c)
 
 
 def downsample2x(x: torch.Tensor, kernel: torch.Tensor | None = None) -> torch.Tensor:
@@ -86,11 +88,11 @@ class EqConv2d(nn.Module):
     def forward(self, x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
         w = self.weight.to(x.dtype) * self.w_gain
         if not self.down:
-            x = F.conv2d(x, w, padding=self.pad)
+            x = convops.conv2d(x, w, padding=self.pad)
         elif self.k == 1:
-            x = F.conv2d(blur(x, self.fir, pad=1, stride=2), w)
+            x = convops.conv2d(blur(x, self.fir, pad=1, stride=2), w)
         else:   # FIR padded so that the stride-2 k x k conv lands on the same grid as conv-then-downsample
-            x = F.conv2d(blur(x, self.fir, pad=(self.k + 1) // 2), w, stride=2)
+            x = convops.conv2d(blur(x, self.fir, pad=(self.k + 1) // 2), w, stride=2)
         if self.bias is not None:
             x = x + self.bias.to(x.dtype).view(1, -1, 1, 1)
         if self.act:
@@ -150,12 +152,12 @@ class ModulatedConv2d(nn.Module):
 
     def _conv(self, x: torch.Tensor, weight: torch.Tensor, groups: int = 1) -> torch.Tensor:
         if not self.up:
-            return F.conv2d(x, weight, padding=self.pad, groups=groups)
+            return convops.conv2d(x, weight, padding=self.pad, groups=groups)
         # conv_transpose2d correlates with the flipped kernel; flip so both forms equal upsample-then-conv2d.
         o, i, kh, kw = weight.shape
         wt = weight.flip([2, 3]).reshape(groups, o // groups, i, kh, kw).transpose(1, 2).reshape(groups * i,
                                                                                                   o // groups, kh, kw)
-        x = F.conv_transpose2d(x, wt, stride=2, groups=groups)
+        x = convops.conv_transpose2d(x, wt, stride=2, groups=groups)
         return blur(x, self.fir, pad=1, gain=4.0)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, fused: bool = False) -> torch.Tensor:
