@@ -7,11 +7,11 @@ differentiable functions, from the adjoint relations of the linear map y = conv(
 
 * d/dx: the adjoint of conv2d(., w) is conv_transpose2d(., w) with the same stride/padding/dilation/groups
   (``output_padding`` restores the input size) and vice versa;
-* d/dw: grad_w[o, i, k] = sum_{n, a} gy[n, o, a] * x[n, i, k*dilation + a*stride - pad], which is itself a conv2d
-  of x (batch and channel axes swapped, so samples become channels) with gy as the kernel, stride and dilation
-  exchanged, cropped to the kernel size. Groups are kept apart by putting the group index next to the samples.
+* d/dw: grad_w = d<gy, conv2d(x, w)>/dw is computed by the backend's weight-gradient kernel
+  (``aten.convolution_backward`` with only the weight output); it is bilinear in (x, gy), so its own derivatives are
+  conv2d(x, ggw) (w.r.t. gy) and conv_transpose2d(gy, ggw) (w.r.t. x), again through these Functions.
 
-So a second (or third) derivative runs through ordinary forward convolution kernels. ``set_impl('torch')`` selects
+So a second (or third) derivative runs through ordinary forward and weight-gradient convolution kernels. ``set_impl('torch')`` selects
 plain ``F.conv2d`` / ``F.conv_transpose2d`` instead; ``'auto'`` (default) uses ``DEFAULT_IMPL`` per device type.
 Under autocast, inputs are cast to the autocast dtype before the Function runs (as autocast does for F.conv2d), so the
 backward sees consistent dtypes.
@@ -47,15 +47,43 @@ def _pair(v) -> tuple[int, int]:
 
 
 def _weight_grad(x, gy, kshape, stride, padding, dilation, groups):
-    """d<gy, conv2d(x, w)>/dw for w of spatial size ``kshape``, as one (custom) conv2d."""
-    n, cin = x.shape[:2]
-    cout = gy.shape[1]
-    ci, co = cin // groups, cout // groups
-    # input: channels = (group, sample), batch = per-group input channel; kernel: gy with (group, out) first.
-    xi = x.reshape(n, groups, ci, *x.shape[2:]).permute(2, 1, 0, 3, 4).reshape(ci, groups * n, *x.shape[2:])
-    gk = gy.reshape(n, groups, co, *gy.shape[2:]).permute(1, 2, 0, 3, 4).reshape(cout, n, *gy.shape[2:])
-    gw = _Conv2d.apply(xi, gk, None, dilation, padding, stride, groups)          # [ci, cout, k', k']
-    return gw[:, :, :kshape[0], :kshape[1]].transpose(0, 1)
+    """d<gy, conv2d(x, w)>/dw for w of spatial size ``kshape`` (differentiable through ``_WeightGrad``)."""
+    return _WeightGrad.apply(x, gy, tuple(kshape), stride, padding, dilation, groups)
+
+
+class _WeightGrad(torch.autograd.Function):
+    """gw = d<gy, conv2d(x, w)>/dw, computed by the backend's weight-gradient kernel (cuDNN's on CUDA).
+
+    gw is bilinear in (x, gy) with <ggw, gw> = <gy, conv2d(x, ggw)>, so its derivatives are again convolutions:
+    d/dgy = conv2d(x, ggw) and d/dx = conv_transpose2d(gy, ggw), both through the Functions of this module."""
+
+    @staticmethod
+    def forward(ctx, x, gy, kshape, stride, padding, dilation, groups):
+        ctx.save_for_backward(x, gy)
+        ctx.conf = (stride, padding, dilation, groups)
+        cout, cin = gy.shape[1], x.shape[1] // groups
+        w0 = x.new_zeros(()).expand(cout, cin, *kshape)  # shape and dtype only: the kernel does not read w
+        return torch.ops.aten.convolution_backward(gy, x, w0, None, list(stride), list(padding), list(dilation),
+                                                   False, [0, 0], groups, [False, True, False])[1]
+
+    @staticmethod
+    def backward(ctx, ggw):
+        x, gy = ctx.saved_tensors
+        stride, padding, dilation, groups = ctx.conf
+        gx = ggy = None
+        if ctx.needs_input_grad[0]:
+            gx = _ConvT2d.apply(gy, ggw, None, stride, padding, _output_padding(x, gy, ggw, ctx.conf), groups,
+                                dilation)
+        if ctx.needs_input_grad[1]:
+            ggy = _Conv2d.apply(x, ggw, None, stride, padding, dilation, groups)
+        return gx, ggy, None, None, None, None, None
+
+
+def _output_padding(x, gy, w, conf) -> tuple[int, int]:
+    """The output_padding that makes conv_transpose2d(gy, w) as large as x (the adjoint of a strided conv2d)."""
+    stride, padding, dilation, _ = conf
+    return tuple(x.shape[2 + d] - ((gy.shape[2 + d] - 1) * stride[d] - 2 * padding[d]
+                                   + dilation[d] * (w.shape[2 + d] - 1) + 1) for d in range(2))
 
 
 class _Conv2d(torch.autograd.Function):
@@ -72,9 +100,8 @@ class _Conv2d(torch.autograd.Function):
         stride, padding, dilation, groups = ctx.conf
         gx = gw = gb = None
         if ctx.needs_input_grad[0]:
-            op = tuple(x.shape[2 + d] - ((gy.shape[2 + d] - 1) * stride[d] - 2 * padding[d]
-                                         + dilation[d] * (w.shape[2 + d] - 1) + 1) for d in range(2))
-            gx = _ConvT2d.apply(gy, w, None, stride, padding, op, groups, dilation)
+            gx = _ConvT2d.apply(gy, w, None, stride, padding, _output_padding(x, gy, w, ctx.conf), groups,
+                                dilation)
         if ctx.needs_input_grad[1]:
             gw = _weight_grad(x, gy, w.shape[2:], stride, padding, dilation, groups)
         if ctx.has_bias and ctx.needs_input_grad[2]:
