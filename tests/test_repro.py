@@ -31,7 +31,10 @@ def lowshot(tmp_path_factory):
 
 
 def repro(*argv):
-    return primps(["repro", *argv])
+    try:
+        return primps(["repro", *argv])
+    except SystemExit as exc:  # the parser's own errors (an unknown choice, say): one line, exit 2
+        return exc.code
 
 
 # ---------------------------------------------------------------------------------------------- bad input
