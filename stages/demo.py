@@ -1,6 +1,6 @@
 """`./run demo`: the whole DVC pipeline at the demo scale of params.yaml, on the CPU, in a few minutes.
 
-preview → render (2,000 Primitives-PS images at 32²) → pretrain (2 kimg) → ingest (obama) → finetune from
+preview → render (2,000 Primitives-PS images at 32²) → pretrain (6 kimg) → ingest (obama) → finetune from
 scratch and from the pretrained generator → evaluate → report. Each stage shows its progress; the demo stamps
 every stage with the time since the start, then prints a summary table (target × strategy: FID, KID, kimg), the
 time each stage took, and where the pictures are: one self-contained HTML page, report.html.

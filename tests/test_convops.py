@@ -126,21 +126,6 @@ def test_penalty_gradients_equal_between_implementations(which):
         assert torch.allclose(r, o, rtol=1e-4, atol=1e-6 * (1 + r.abs().max().item()))
 
 
-def test_custom_convs_compile_without_graph_breaks(custom_impl):
-    from primps.trainers.loop import Trainer
-
-    tr = Trainer(get_preset("cpu-smoke"), "cpu", 0)
-    tr._reseed()
-    ws = tr.G.map(tr._latents(4))
-    noise = tr.G.synthesis.make_noise(4, tr.gen)
-    torch._dynamo.reset()
-    eg = torch._dynamo.explain(tr.G.synthesis)(ws, "random", noise)
-    ed = torch._dynamo.explain(tr.D)(torch.randn(4, 3, 32, 32))
-    torch._dynamo.reset()
-    assert (eg.graph_count, eg.graph_break_count) == (1, 0), eg.break_reasons
-    assert (ed.graph_count, ed.graph_break_count) == (1, 0), ed.break_reasons
-
-
 def test_default_impl_per_device():
     assert convops.get_impl("cuda") == "custom"
     assert convops.get_impl("cpu") in ("torch", "custom")

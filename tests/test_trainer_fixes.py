@@ -156,7 +156,18 @@ def test_fused_and_unfused_modulated_conv_agree():
     assert torch.allclose(a, b, atol=1e-4)
 
 
-def test_training_forwards_compile_to_one_graph_each():
+@pytest.mark.parametrize("conv_ops", ["torch", "custom"])  # F.conv2d, and the convops autograd Functions
+def test_training_forwards_compile_to_one_graph_each(conv_ops):
+    from primps.trainers import convops
+
+    convops.set_impl(conv_ops)
+    try:
+        _assert_one_graph_each()
+    finally:
+        convops.set_impl("auto")
+
+
+def _assert_one_graph_each():
     tr = Trainer(get_preset("cpu-smoke"), "cpu", 0)
     tr._reseed()
     ws = tr.G.map(tr._latents(4))
