@@ -17,9 +17,10 @@ DEFAULT_PRESET = "cpu-smoke"
 
 HELP = """Pretrain StyleGAN2 on a shard manifest (from `primps render`) or, with --stream, on images synthesized on
 the fly in DataLoader workers (sample i of the stream is the image `primps render --seed S` stores at index i; no
-render step, nothing stored). A manifest stream is infinite and resampled, a different stream per rank/worker. Writes OUT/stats.jsonl (losses, R1, path length, img/s, GPU memory),
-OUT/grid-*.png (fixed latents, every snapshot) and OUT/last.pt (atomic; G, D, G_ema, optimizers, RNG states, kimg,
-data position, config, manifest id). --resume OUT/last.pt continues the same run; the kimg counter is a total.
+render step, nothing stored). A manifest stream is infinite and resampled, a different stream per rank/worker.
+Writes OUT/stats.jsonl (losses, R1, path length, img/s, GPU memory), OUT/grid-*.png (fixed latents, every snapshot)
+and OUT/last.pt (atomic; G, D, G_ema, optimizers, pl_mean, kimg, data position, config, dataset id; CPU tensors, so
+it resumes on any device). --resume OUT/last.pt continues the same run; the kimg counter is a total.
 Multi-GPU: torchrun --nproc_per_node N -m primps.stages pretrain ... (the batch is split across GPUs)."""
 
 
