@@ -11,8 +11,7 @@ from pathlib import Path
 from primps.pipeline.errors import UsageError
 from primps.stages import checks
 from primps.stages.cli import hidden_alias
-from primps.stages.pretrain import (DEFAULT_PRESET, add_common, check_resolution, data_stream,
-                                    load_data_manifest, make_config, setup_runtime)
+from primps.stages.pretrain import DEFAULT_PRESET, add_common, data_stream, make_config, setup_runtime
 
 STRATEGIES = ("scratch", "full", "freezed")
 
@@ -118,17 +117,14 @@ def build_trainer(args, manifest, strategy: str):
     if args.resume:
         st = Trainer.read_checkpoint(args.resume)
         cfg = make_config(args, TrainConfig.from_dict(st["config"]))
-        check_resolution(manifest, cfg)
         return Trainer.load(args.resume, device, compile=args.compile, cfg=cfg, precision=args.precision)
     if strategy == "scratch":
         cfg = make_config(args, get_preset(args.preset))
-        check_resolution(manifest, cfg)
         tr = Trainer(cfg, device, args.seed, manifest.dataset_id, compile=args.compile, precision=args.precision)
         tr.extra = {"init": None}
     else:
         st = Trainer.read_checkpoint(args.init)
         cfg = make_config(args, TrainConfig.from_dict(st["config"]))
-        check_resolution(manifest, cfg)
         tr = Trainer.load(args.init, device, compile=args.compile, weights_only=True, cfg=cfg, seed=args.seed,
                           precision=args.precision)
         tr.manifest_id = manifest.dataset_id
@@ -140,11 +136,12 @@ def build_trainer(args, manifest, strategy: str):
 
 def finetune(args, evaluator=None) -> int:
     """The command body; ``evaluator`` (anything with ``evaluate(fn) -> {"fid", "kid"}``) may be injected."""
+    manifest = check_args(args)  # every input up front, before torch; the model/data resolutions are checked there
+
     from primps.trainers.loop import TrainingDiverged
 
     setup_runtime(args)
     strategy = resolve_strategy(args)
-    manifest = load_data_manifest(args.manifest)
     trainer = build_trainer(args, manifest, strategy)
     if trainer.cur_nimg >= args.kimg * 1000:
         raise UsageError(f"the checkpoint is already at kimg {trainer.kimg:.3f} >= --kimg {args.kimg}")
@@ -170,8 +167,9 @@ def finetune(args, evaluator=None) -> int:
     return 0
 
 
-def check_args(args) -> None:
-    """Every argument, input and output of a finetune run, up front and without torch (see ``stages.checks``)."""
+def check_args(args):
+    """Every argument, input and output of a finetune run, up front and without torch (see ``stages.checks``);
+    returns the target manifest."""
     checks.training_options(args)
     checks.finite_float(args.eval_every, "--eval-every")
     checks.int_in_range(args.n_gen, "--eval-n-images", 2, 10**7)
@@ -190,8 +188,8 @@ def check_args(args) -> None:
     else:
         checks.same_resolution(manifest, checks.preset_resolution(args.preset, args.resolution),
                                f"preset {args.preset}")
+    return manifest
 
 
 def run(args) -> int:
-    check_args(args)
     return finetune(args)

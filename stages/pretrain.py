@@ -101,26 +101,6 @@ def setup_runtime(args) -> None:
         torch.set_num_threads(args.threads)
 
 
-def load_data_manifest(path: str):
-    from primps.pipeline.manifest import load_manifest
-
-    if not Path(path).is_file():
-        raise UsageError(f"manifest not found: {path}")
-    try:
-        return load_manifest(path)
-    except UsageError:
-        raise
-    except Exception as exc:  # noqa: BLE001
-        raise UsageError(f"cannot read manifest {path}: {exc}") from None
-
-
-def check_resolution(manifest, cfg) -> None:
-    h, w = manifest.resolution
-    if (h, w) != (cfg.resolution, cfg.resolution):
-        raise UsageError(f"the data in {manifest.path} is {h}x{w} but the model resolution is {cfg.resolution}; "
-                         f"pick a matching preset/checkpoint or re-render the data")
-
-
 def data_stream(manifest, trainer, seed: int, workers: int, chunk_batches: int = 10_000):
     """Resumable infinite batch stream: chunk k is a loader seeded from (seed, k) (pinned memory on CUDA). Long
     chunks keep loader rebuilds rare; a resume skips at most ``chunk_batches`` batches."""
@@ -181,27 +161,20 @@ def run(args) -> int:
         raise UsageError("--synth-preset, --config and --variant only apply to --stream")
     manifest = None if args.stream else checks.manifest(args.manifest, "--manifest")
     model_res = check_model_fits_data(args, manifest)
-    if args.stream:
-        synth_config_for(args, model_res)  # bad synthesizer options fail here, before torch is imported
+    synth = synth_config_for(args, model_res) if args.stream else None  # bad options fail before torch loads
 
     from primps.trainers.loop import Trainer, TrainingDiverged, default_device
     from primps.trainers.presets import TrainConfig, get_preset
 
     setup_runtime(args)
     device = args.device or default_device()
-    if args.resume:
+    if args.resume:  # resolution and remaining kimg were checked up front (check_model_fits_data)
         st = Trainer.read_checkpoint(args.resume)
-        if args.resolution is not None and args.resolution != st["config"]["resolution"]:
-            raise UsageError(f"--resolution {args.resolution} differs from the checkpoint's "
-                             f"{st['config']['resolution']}")
         cfg = make_config(args, TrainConfig.from_dict(st["config"]))
         stream_seed = int(st.get("extra", {}).get("synth_seed", st["seed"]))
     else:
         cfg = make_config(args, get_preset(args.preset))
         stream_seed = args.seed
-    synth = synth_config_for(args, cfg.resolution) if args.stream else None
-    if manifest is not None:
-        check_resolution(manifest, cfg)
     if args.stream:
         from primps.pipeline.config import config_hash
         from primps.pipeline.stream import dataset_id
@@ -215,8 +188,6 @@ def run(args) -> int:
                   f"{data_id}", file=sys.stderr)
     else:
         trainer = Trainer(cfg, device, args.seed, data_id, compile=args.compile, precision=args.precision)
-    if trainer.cur_nimg >= args.kimg * 1000:
-        raise UsageError(f"the checkpoint is already at kimg {trainer.kimg:.3f} >= --kimg {args.kimg}")
     if args.stream:
         trainer.extra.update(stream=True, synth_config=synth.to_dict(), synth_config_hash=config_hash(synth),
                              synth_seed=stream_seed)
