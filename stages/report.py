@@ -137,9 +137,9 @@ def gather_runs(root: Path) -> list[Run]:
 def real_grid_png(folder: Path, n: int = N_REAL) -> bytes | None:
     """A PNG grid of the first ``n`` images of a shard folder (``shard-*.tar``), or None when there are none."""
     import numpy as np
-    from PIL import Image
 
     from primps.pipeline.grid import make_grid
+    from primps.pipeline.shards import decode_image
 
     imgs = []
     for shard in sorted(folder.glob("shard-*.tar")):
@@ -147,8 +147,9 @@ def real_grid_png(folder: Path, n: int = N_REAL) -> bytes | None:
             for m in tf:
                 if len(imgs) >= n:
                     break
-                if m.isfile() and m.name.rsplit(".", 1)[-1] in ("png", "jpg", "jpeg"):
-                    imgs.append(np.asarray(Image.open(io.BytesIO(tf.extractfile(m).read())).convert("RGB")))
+                ext = m.name.rsplit(".", 1)[-1]
+                if m.isfile() and ext in ("png", "jpg", "jpeg"):
+                    imgs.append(decode_image(tf.extractfile(m).read(), ext))
         if len(imgs) >= n:
             break
     if not imgs:
