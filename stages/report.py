@@ -167,8 +167,9 @@ def png_bytes(array) -> bytes:
 
 # -------------------------------------------------------------------------------------------------- drawing
 
-def fid_curves_png(target: str, runs: list[Run]) -> bytes:
-    """FID against kimg for every strategy of one target, on one set of axes."""
+def curves_png(title: str, curves: dict[str, list[tuple[float, float]]], legend_title: str | None = None) -> bytes:
+    """FID against kimg, one labelled line per entry of ``curves`` ({label: [(kimg, fid), ...]}), on one set of
+    axes with the x axis from 0: the one FID-curves picture of the report and of ``primps repro``."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -176,19 +177,26 @@ def fid_curves_png(target: str, runs: list[Run]) -> bytes:
 
     fig = Figure(figsize=(6.4, 4.2), dpi=100)
     ax = fig.add_subplot()
-    for run in runs:
-        xs, ys = [r["kimg"] for r in run.log], [r["fid"] for r in run.log]
-        ax.plot(xs, ys, marker="o", ms=4, label=run.strategy)
+    for label, points in curves.items():
+        if points:
+            ax.plot([x for x, _ in points], [y for _, y in points], marker="o", ms=4, label=label)
     ax.set_xlabel("training progress (kimg = thousands of real images shown)")
     ax.set_ylabel("FID (lower is better)")
-    ax.set_title(f"{target}: FID during finetuning, " + " vs ".join(r.strategy for r in runs))
+    ax.set_title(title)
     ax.set_xlim(left=0)
     ax.grid(alpha=0.3)
-    ax.legend(title="strategy")
+    if any(curves.values()):
+        ax.legend(title=legend_title)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
+
+
+def fid_curves_png(target: str, runs: list[Run]) -> bytes:
+    """FID against kimg for every strategy of one target, on one set of axes."""
+    return curves_png(f"{target}: FID during finetuning, " + " vs ".join(r.strategy for r in runs),
+                      {r.strategy: [(rec["kimg"], rec["fid"]) for rec in r.log] for r in runs}, "strategy")
 
 
 # ------------------------------------------------------------------------------------------------- the page

@@ -98,24 +98,11 @@ def markdown(results: dict) -> str:
 
 
 def plot_curves(cells: list[dict], target: str, path: Path) -> None:
-    import matplotlib
+    from primps.stages.report import curves_png
 
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6.4, 4.2), dpi=100)
-    ax = fig.add_subplot()
-    for c in cells:
-        if c["curve"]:
-            ax.plot([p[0] for p in c["curve"]], [p[1] for p in c["curve"]], marker="o", ms=3, label=c["arm"])
-    ax.set_xlabel("finetuning kimg")
-    ax.set_ylabel("FID (lower is better)")
-    ax.set_title(f"FID vs kimg: {target}")
-    ax.grid(alpha=0.3)
-    if any(c["curve"] for c in cells):
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    atomic_write(path, lambda p: fig.savefig(p, format="png"))
+    png = curves_png(f"{target}: FID during finetuning, one line per arm",
+                     {c["arm"]: [(p[0], p[1]) for p in c["curve"]] for c in cells}, "arm")
+    atomic_write(path, lambda p: Path(p).write_bytes(png))
 
 
 def small_grid(src: Path, dst: Path, max_side: int = 512) -> bool:
