@@ -88,7 +88,7 @@ def codec_compare(cfg, n: int = 100, repeats: int = 3) -> dict:
 def run_one(spec_kw: dict, workers: int) -> dict:
     from dask.distributed import Client, LocalCluster
 
-    from primps.stages.render import limit_threads, make_spec, render_dataset
+    from primps.pipeline.render import limit_threads, make_spec, render_dataset
 
     with tempfile.TemporaryDirectory(prefix="bench-render-") as d:
         spec = make_spec(root=Path(d) / "data", manifest_dir=Path(d) / "man", **spec_kw)
@@ -116,7 +116,7 @@ def main() -> None:
     ap.add_argument("--variant", default="primitives-ps")
     ap.add_argument("--codecs-only", action="store_true", help="only the encoder comparison (no Dask runs)")
     a = ap.parse_args()
-    from primps.stages.render import make_spec
+    from primps.pipeline.render import make_spec
 
     kw = dict(n_images=a.n, shard_size=a.shard_size, resolution=a.resolution, variant=a.variant, seed=0,
               image_format="png")

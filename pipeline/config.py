@@ -324,6 +324,24 @@ def resolve_synth_config(config_path: str | Path | None = None, section: str | N
     return with_overrides(cfg, **changes)
 
 
-__all__ = ["GENERATOR_VERSION", "PRESETS", "resolve_synth_config", "VARIANTS", "SIZE_POLICIES", "NOISE_UNITS",
-           "PARTICLE_BOUNDS", "SALIENT_KINDS", "SynthConfig", "load_config", "config_hash",
+def config_section(path: str | None) -> str | None:
+    """'synth' when the YAML file at ``path`` has a top-level 'synth' mapping (params.yaml), else None."""
+    if path is None:
+        return None
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError):
+        return None  # resolve_synth_config raises the proper ConfigError
+    return "synth" if isinstance(data, dict) and isinstance(data.get("synth"), dict) else None
+
+
+def load_synth_config(path: str | None, preset: str | None = None):
+    """SynthConfig from --config (a plain mapping, or a file with a 'synth' section) and --preset."""
+    return resolve_synth_config(path, config_section(path), preset=preset)
+
+
+__all__ = ["GENERATOR_VERSION", "PRESETS", "resolve_synth_config", "load_synth_config", "config_section", "VARIANTS",
+           "SIZE_POLICIES", "NOISE_UNITS", "PARTICLE_BOUNDS", "SALIENT_KINDS", "SynthConfig", "load_config", "config_hash",
            "load_config_mapping", "parse_resolution", "with_overrides", "ConfigError"]

@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
 from primps.pipeline.config import SynthConfig, config_hash
+from primps.pipeline.errors import UsageError
 
 
 def _rank_world() -> tuple[int, int]:
@@ -97,4 +99,46 @@ def make_stream_loader(cfg: SynthConfig, seed: int, batch_size: int, start_batch
     return torch.utils.data.DataLoader(ds, batch_size=None, num_workers=num_workers, pin_memory=pin_memory, **kw)
 
 
-__all__ = ["SynthStream", "make_stream_loader", "dataset_id", "batch_indices"]
+# -- resumable training streams (what pretrain and finetune feed the Trainer) ---------------------------------
+
+def resumable_stream(make_iter: Callable[[int], Iterable], start_batch: int = 0,
+                     chunk_batches: int = 1000) -> Iterator:
+    """An endless batch stream cut into chunks; chunk k comes from ``make_iter(k)`` (e.g. a loader seeded from
+    (seed, k)). Starting at ``start_batch`` skips at most ``chunk_batches`` batches, so resuming is cheap and exact."""
+    chunk, skip = divmod(int(start_batch), chunk_batches)
+    while True:
+        it = iter(make_iter(chunk))
+        for i in range(chunk_batches):
+            try:
+                batch = next(it)
+            except StopIteration:
+                raise UsageError("the data stream ended; the loader must be infinite (resampled=True)") from None
+            if i >= skip:
+                yield batch
+        skip = 0
+        chunk += 1
+
+
+def data_stream(manifest, trainer, seed: int, workers: int, chunk_batches: int = 10_000):
+    """Resumable infinite batch stream: chunk k is a loader seeded from (seed, k) (pinned memory on CUDA). Long
+    chunks keep loader rebuilds rare; a resume skips at most ``chunk_batches`` batches."""
+    import torch.utils.data
+
+    from primps.pipeline.loader import make_dataset
+
+    def make(chunk: int):
+        ds = make_dataset(manifest, seed * 100_003 + chunk, resampled=True, batch_size=trainer.batch_per_rank)
+        return torch.utils.data.DataLoader(ds, batch_size=None, num_workers=workers,
+                                           pin_memory=trainer.device.type == "cuda")
+
+    return resumable_stream(make, trainer.batches_consumed, chunk_batches)
+
+
+def synth_stream(cfg, trainer, seed: int, workers: int):
+    """Batches synthesized on the fly; resumes at the trainer's batch count with no skipping cost."""
+    return make_stream_loader(cfg, seed, trainer.batch_per_rank, start_batch=trainer.batches_consumed,
+                              num_workers=workers, pin_memory=trainer.device.type == "cuda")
+
+
+__all__ = ["SynthStream", "make_stream_loader", "dataset_id", "batch_indices", "resumable_stream", "data_stream",
+           "synth_stream"]

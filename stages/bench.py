@@ -53,7 +53,7 @@ def run_synth(args: argparse.Namespace) -> int:
     import time
 
     from primps.pipeline.synth import render_into, warm_up
-    from primps.stages.preview import load_synth_config
+    from primps.pipeline.config import load_synth_config
 
     import numpy as np
 

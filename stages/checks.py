@@ -17,17 +17,11 @@ from __future__ import annotations
 
 import math
 import os
-import pickle
 import tempfile
-import zipfile
 from pathlib import Path
 
 from primps.pipeline.config import MAX_SIDE, MIN_SIDE
 from primps.pipeline.errors import UsageError
-
-#: ``trainers.loop.CKPT_FORMAT``, repeated so that checking a checkpoint does not import torch (a test compares them).
-CKPT_FORMAT = "primps-train-v1"
-
 
 # ------------------------------------------------------------------------------------------------------ numbers
 
@@ -92,59 +86,11 @@ def existing_file(path, flag: str, what: str = "file") -> Path:
     return p
 
 
-class _Opaque:
-    """Stands in for every non-builtin object (tensors, storages, numpy arrays) while reading a checkpoint's pickle."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        pass
-
-    def __setstate__(self, state) -> None:
-        pass
-
-
-class _MetadataUnpickler(pickle.Unpickler):
-    """Reads the plain-Python part of a torch.save pickle (config, counters) without torch and without running
-    any of the pickle's code: only builtins and collections are real, everything else becomes ``_Opaque``."""
-
-    def find_class(self, module: str, name: str):
-        if module in ("builtins", "collections") and name in ("dict", "list", "tuple", "set", "frozenset",
-                                                              "OrderedDict", "int", "float", "str", "bytes",
-                                                              "bool", "complex", "slice"):
-            return super().find_class(module, name)
-        return _Opaque
-
-    def persistent_load(self, pid):
-        return None
-
-
 def checkpoint_info(path, flag: str) -> dict:
-    """The metadata of a primps training checkpoint (``config``, ``cur_nimg``, ``seed``, ``manifest_id`` ...),
-    read without torch, so a missing, empty, truncated or foreign file is rejected in milliseconds.
+    """The metadata of a primps training checkpoint, read without torch (``trainers.checkpoint.read_metadata``)."""
+    from primps.trainers.checkpoint import read_metadata
 
-    Checks: a non-empty PyTorch zip archive whose ``data.pkl`` unpickles to a dict with primps' checkpoint format
-    and a config holding an integer ``resolution``. Tensors are not read (``Trainer.read_checkpoint`` does that).
-    """
-    p = existing_file(path, flag, "checkpoint")
-    if p.stat().st_size == 0:
-        raise UsageError(f"{flag}: checkpoint {path} is empty")
-    bad = f"{flag}: {path} is truncated or not a primps checkpoint"
-    try:
-        with zipfile.ZipFile(p) as zf:
-            pkl = [n for n in zf.namelist() if n == "data.pkl" or n.endswith("/data.pkl")]
-            if not pkl:
-                raise UsageError(f"{bad} (no data.pkl in the archive)")
-            st = _MetadataUnpickler(zf.open(pkl[0])).load()
-    except UsageError:
-        raise
-    except zipfile.BadZipFile:
-        raise UsageError(f"{bad} (not a PyTorch zip archive)") from None
-    except Exception as exc:  # noqa: BLE001 - any unreadable archive or pickle is the user's file, not our bug
-        raise UsageError(f"{bad} (damaged archive: {type(exc).__name__})") from None
-    cfg = st.get("config") if isinstance(st, dict) else None
-    if not isinstance(st, dict) or st.get("format") != CKPT_FORMAT or not isinstance(cfg, dict) \
-            or not _is_int(cfg.get("resolution")):
-        raise UsageError(f"{flag}: {path} is not a primps training checkpoint")
-    return st
+    return read_metadata(path, flag)
 
 
 def d_blocks(resolution: int) -> int:

@@ -64,7 +64,7 @@ def run_stamped(cmd: list[str], cwd: Path, env: dict, t0: float) -> tuple[int, d
 
 def summary(root: Path) -> str:
     """The target × strategy table (FID, KID, kimg) from eval/*/metrics.json."""
-    from primps.stages.report import gather_runs
+    from primps.trainers.runs import gather_runs
 
     rows = [r for r in gather_runs(root) if r.metrics]
     if not rows:

@@ -26,70 +26,12 @@ import os
 import sys
 from pathlib import Path
 
-from primps.pipeline.atomic import atomic_write, atomic_write_json
+from primps.pipeline.atomic import atomic_write_json
 from primps.pipeline.errors import UsageError
 from primps.pipeline.grid import save_grid
 from primps.stages import checks
 from primps.stages.cli import hidden_alias
-
-
-def read_fid_log(path: str | os.PathLike) -> list[dict]:
-    """Records with numeric ``kimg`` and finite ``fid`` from a JSONL log, sorted by kimg."""
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"FID log not found: {path}")
-    recs = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            r = json.loads(line)
-        except ValueError:
-            raise UsageError(f"{path}:{n}: not a JSON record") from None
-        if isinstance(r, dict) and isinstance(r.get("kimg"), (int, float)) and isinstance(r.get("fid"), (int, float)) \
-                and math.isfinite(r["fid"]):
-            recs.append(r)
-    if not recs:
-        raise UsageError(f"FID log {path} has no records with 'kimg' and 'fid'")
-    return sorted(recs, key=lambda r: r["kimg"])
-
-
-def plot_fid_curve(records: list[dict], path: str | os.PathLike, mark: tuple[float, float] | None = None,
-                   title: str = "FID vs kimg") -> Path:
-    """Line plot of fid against kimg (Agg backend), optional marked point (kimg, fid).
-
-    The x axis starts at 0 and spans at least the logged range, so a short run does not get a zoomed-in axis such as
-    0.19..0.21; labels say what the units are.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6, 4), dpi=100)
-    ax = fig.add_subplot()
-    xs, ys = [r["kimg"] for r in records], [r["fid"] for r in records]
-    ax.plot(xs, ys, marker="o", ms=4, label="finetune log (selection)")
-    if mark is not None and all(math.isfinite(v) for v in mark):
-        ax.scatter([mark[0]], [mark[1]], color="red", zorder=3, label="this evaluation")
-        xs, ys = xs + [mark[0]], ys + [mark[1]]
-    best = min(records, key=lambda r: r["fid"])
-    ax.annotate(f"best {best['fid']:.1f} @ {best['kimg']:g} kimg", (best["kimg"], best["fid"]),
-                textcoords="offset points", xytext=(0, -14), ha="center", fontsize=8)
-    span = max(xs) if max(xs) > 0 else 1.0
-    ax.set_xlim(0, span * 1.05)
-    lo, hi = min(ys), max(ys)
-    pad = max((hi - lo) * 0.15, abs(hi) * 0.02, 1.0)
-    ax.set_ylim(lo - pad, hi + pad)
-    ax.set_xlabel("training progress (kimg = thousands of real images shown)")
-    ax.set_ylabel("FID (lower is better)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    path = Path(path)
-    atomic_write(path, lambda p: fig.savefig(p, format="png"))
-    return path
+from primps.trainers.runs import plot_fid_curve, read_fid_log
 
 
 def checkpoint_strategy(ckpt: str | os.PathLike) -> str | None:

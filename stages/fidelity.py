@@ -10,22 +10,19 @@ features are cached per (sha256 of the reference, Inception weights) in the cach
 from __future__ import annotations
 
 import argparse
-import hashlib
-import io
 import math
 import sys
-import tarfile
 from pathlib import Path
 
 import numpy as np
 
 from primps.pipeline.config import PRESETS as SYNTH_PRESETS
 from primps.pipeline.errors import UsageError
+from primps.pipeline.reference import (decode_rgb, image_features, load_reference, manifest_images,
+                                        reference_features, reference_members)
 from primps.stages import checks
 from primps.stages.cli import hidden_alias
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
-CACHE_VERSION = 1
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -55,101 +52,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-# -- reference images ----------------------------------------------------------------------------------------------
-def _decode(data: bytes, name: str) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            return np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as exc:
-        raise UsageError(f"reference image {name} cannot be decoded: {exc}") from None
-
-
-def reference_members(path: Path) -> list[tuple[str, bytes]]:
-    """(name, bytes) of every image in a tar or folder, sorted by name; UsageError when there is none."""
-    if not path.exists():
-        raise UsageError(f"reference not found: {path}")
-    out: list[tuple[str, bytes]] = []
-    if path.is_dir():
-        for f in sorted(path.iterdir()):
-            if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES:
-                out.append((f.name, f.read_bytes()))
-    else:
-        try:
-            with tarfile.open(path) as t:
-                for m in sorted(t.getmembers(), key=lambda m: m.name):
-                    if m.isfile() and Path(m.name).suffix.lower() in IMAGE_SUFFIXES:
-                        out.append((m.name, t.extractfile(m).read()))
-        except (tarfile.TarError, OSError) as exc:
-            raise UsageError(f"reference {path} is neither a folder nor a readable tar: {exc}") from None
-    if len(out) < 2:
-        raise UsageError(f"reference {path} holds {len(out)} image(s); need at least 2")
-    return out
-
-
-def load_reference(path: Path, resolution: tuple[int, int]) -> tuple[np.ndarray, str]:
-    """Decoded reference images uint8 [N, H, W, 3] and the sha256 of their bytes; checks the resolution."""
-    members = reference_members(path)
-    digest = hashlib.sha256()
-    imgs = []
-    for name, data in members:
-        digest.update(name.encode() + b"\0" + data)
-        img = _decode(data, name)
-        if img.shape[:2] != tuple(resolution):
-            raise UsageError(f"reference image {name} is {img.shape[0]}x{img.shape[1]} (HxW) but the compared "
-                             f"images are {resolution[0]}x{resolution[1]}; pass --resolution "
-                             f"{img.shape[0]}x{img.shape[1]} or a reference of the same size")
-        imgs.append(img)
-    return np.stack(imgs), digest.hexdigest()
-
-
-# -- features ------------------------------------------------------------------------------------------------------
-def _features(inception, images: np.ndarray, desc: str) -> np.ndarray:
-    from tqdm import tqdm
-
-    bs = inception.batch_size
-    parts = [inception.features(images[i:i + bs].transpose(0, 3, 1, 2).copy())
-             for i in tqdm(range(0, len(images), bs), desc=desc, unit="batch", file=sys.stderr)]
-    return np.concatenate(parts)
-
-
-def reference_features(inception, images: np.ndarray, digest: str, cache_dir: Path) -> np.ndarray:
-    from primps.pipeline.atomic import atomic_write
-
-    path = cache_dir / f"fidelity-ref-{digest[:16]}-{inception.sha256[:16]}-v{CACHE_VERSION}.npz"
-    if path.is_file():
-        try:
-            with np.load(path) as z:
-                if str(z["digest"]) == digest and z["features"].shape[0] == len(images):
-                    return z["features"].astype(np.float64)
-        except Exception:  # noqa: BLE001 - a damaged cache is recomputed
-            pass
-    feats = _features(inception, images, "reference features")
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda tmp: np.savez(tmp, features=feats.astype(np.float32), digest=digest))
-    return feats
-
-
-# -- the compared images -------------------------------------------------------------------------------------------
-def _manifest_images(path: str, n: int) -> tuple[np.ndarray, dict]:
-    from primps.pipeline.manifest import load_manifest
-    from primps.trainers.metrics import iter_manifest_images
-
-    man = load_manifest(path)
-    out = []
-    got = 0
-    for batch in iter_manifest_images(man, batch_size=64):
-        arr = batch.numpy().transpose(0, 2, 3, 1)
-        out.append(arr[:n - got])
-        got += len(out[-1])
-        if got >= n:
-            break
-    if got < 2:
-        raise UsageError(f"manifest {path} holds {got} image(s); need at least 2")
-    return np.concatenate(out), {"manifest": str(path), "dataset_id": man.dataset_id}
-
-
 def run(args: argparse.Namespace) -> int:
     from primps.pipeline import imagestats
     from primps.pipeline.atomic import atomic_write_json
@@ -177,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError("--manifest/--images cannot be combined with --config/--preset/--variant/--resolution")
     if args.images is not None:
         members = reference_members(Path(args.images))[:args.n]
-        first = _decode(members[0][1], members[0][0])
+        first = decode_rgb(members[0][1], members[0][0])
         resolution = first.shape[:2]
     elif args.manifest is not None:
         from primps.pipeline.manifest import load_manifest
@@ -205,13 +107,13 @@ def run(args: argparse.Namespace) -> int:
             render_into(cfg, args.seed, i, imgs[i])
         source = {"config": cfg.to_dict(), "seed": args.seed}
     elif args.images is not None:
-        decoded = [_decode(data, name) for name, data in members]
+        decoded = [decode_rgb(data, name) for name, data in members]
         if any(im.shape != decoded[0].shape for im in decoded):
             raise UsageError(f"--images {args.images}: images of different sizes")
         imgs = np.stack(decoded)
         source = {"images": str(args.images)}
     else:
-        imgs, source = _manifest_images(args.manifest, args.n)
+        imgs, source = manifest_images(args.manifest, args.n)
 
     result: dict = {"reference": str(ref_path), "reference_sha256": digest, "n_reference": len(ref_imgs),
                     "n": len(imgs), "resolution": list(resolution), **source}
@@ -220,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
 
         cache = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
         ref_f = reference_features(inception, ref_imgs, digest, cache)
-        our_f = _features(inception, imgs, "features")
+        our_f = image_features(inception, imgs, "features")
         result["fid"] = fid_from_features(ref_f, our_f, method="eigh")
         kid_m, kid_s = kid_from_features(ref_f, our_f, n_subsets=args.kid_subsets,
                                          subset_size=min(args.kid_subset_size, len(ref_f), len(our_f)))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -11,7 +10,7 @@ from pathlib import Path
 from primps.pipeline.errors import UsageError
 from primps.stages import checks
 from primps.stages.cli import hidden_alias
-from primps.stages.pretrain import DEFAULT_PRESET, add_common, data_stream, make_config, setup_runtime
+from primps.stages.train_options import DEFAULT_PRESET, add_common, make_config, setup_runtime
 
 STRATEGIES = ("scratch", "full", "freezed")
 
@@ -138,6 +137,7 @@ def finetune(args, evaluator=None) -> int:
     """The command body; ``evaluator`` (anything with ``evaluate(fn) -> {"fid", "kid"}``) may be injected."""
     manifest = check_args(args)  # every input up front, before torch; the model/data resolutions are checked there
 
+    from primps.pipeline.stream import data_stream
     from primps.trainers.loop import TrainingDiverged
 
     setup_runtime(args)

@@ -3,17 +3,13 @@ synthesizer (``--stream``)."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from primps.pipeline.config import PRESETS as SYNTH_PRESETS
 from primps.pipeline.errors import UsageError
 from primps.stages import checks
-from primps.stages.cli import hidden_alias
-
-#: The training preset when --preset is not given, in pretrain and finetune alike: the one that runs on a CPU.
-DEFAULT_PRESET = "cpu-smoke"
+from primps.stages.train_options import DEFAULT_PRESET, add_common, make_config, setup_runtime
 
 HELP = """Pretrain StyleGAN2 on a shard manifest (from `primps render`) or, with --stream, on images synthesized on
 the fly in DataLoader workers (sample i of the stream is the image `primps render --seed S` stores at index i; no
@@ -22,30 +18,6 @@ Writes OUT/stats.jsonl (losses, R1, path length, img/s, GPU memory), OUT/grid-*.
 and OUT/last.pt (atomic; G, D, G_ema, optimizers, pl_mean, kimg, data position, config, dataset id; CPU tensors, so
 it resumes on any device). --resume OUT/last.pt continues the same run; the kimg counter is a total.
 Multi-GPU: torchrun --nproc_per_node N -m primps.stages pretrain ... (the batch is split across GPUs)."""
-
-
-def add_common(p: argparse.ArgumentParser) -> None:
-    """Options shared by pretrain and finetune."""
-    p.add_argument("--kimg", type=float, required=True, help="training budget in thousands of real images shown "
-                   "(total, counted across resumes)")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--seed", type=int, default=0, help="seed for init, latents, noise, augmentation, data order")
-    p.add_argument("--batch", type=int, default=None, help="total batch size (default: the preset's)")
-    p.add_argument("--resume", default=None, help="continue from this checkpoint (e.g. OUT/last.pt)")
-    p.add_argument("--loader-workers", dest="workers", metavar="N", type=int, default=None,
-                   help="DataLoader worker processes (default: the CPU cores available, less one; 0: load in the "
-                        "training process)")
-    hidden_alias(p, "--workers", dest="workers", type=int)
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--compile", action="store_true", help="torch.compile the main G and D passes (GPU)")
-    p.add_argument("--snapshot-kimg", type=float, default=None,
-                   help="snapshot (grid + checkpoint) interval in kimg (default: the preset's)")
-    p.add_argument("--log-kimg", type=float, default=None, help="stats logging interval in kimg "
-                                                                "(default: the preset's)")
-    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                   help="auto: bf16 autocast on Ampere+ GPUs, fp16 + GradScaler on older GPUs, fp32 on the CPU")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar (kimg) on stderr")
 
 
 def register(subparsers) -> None:
@@ -91,32 +63,6 @@ def check_model_fits_data(args, manifest) -> int:
     return res
 
 
-def setup_runtime(args) -> None:
-    """After the up-front checks: DataLoader workers default to the cores available (less one); torch threads."""
-    if args.workers is None:
-        from primps.trainers.loop import default_workers
-        args.workers = default_workers()
-    if args.threads is not None:
-        import torch
-        torch.set_num_threads(args.threads)
-
-
-def data_stream(manifest, trainer, seed: int, workers: int, chunk_batches: int = 10_000):
-    """Resumable infinite batch stream: chunk k is a loader seeded from (seed, k) (pinned memory on CUDA). Long
-    chunks keep loader rebuilds rare; a resume skips at most ``chunk_batches`` batches."""
-    import torch.utils.data
-
-    from primps.pipeline.loader import make_dataset
-    from primps.trainers.loop import resumable_stream
-
-    def make(chunk: int):
-        ds = make_dataset(manifest, seed * 100_003 + chunk, resampled=True, batch_size=trainer.batch_per_rank)
-        return torch.utils.data.DataLoader(ds, batch_size=None, num_workers=workers,
-                                           pin_memory=trainer.device.type == "cuda")
-
-    return resumable_stream(make, trainer.batches_consumed, chunk_batches)
-
-
 def synth_config_for(args, model_resolution: int):
     """The --stream synthesizer config (``resolve_synth_config``); the image size defaults to the model's."""
     from primps.pipeline.config import resolve_synth_config
@@ -132,29 +78,6 @@ def synth_config_for(args, model_resolution: int):
     return cfg
 
 
-def synth_stream(cfg, trainer, seed: int, workers: int):
-    """Batches synthesized on the fly; resumes at the trainer's batch count with no skipping cost."""
-    from primps.pipeline.stream import make_stream_loader
-
-    return make_stream_loader(cfg, seed, trainer.batch_per_rank, start_batch=trainer.batches_consumed,
-                              num_workers=workers, pin_memory=trainer.device.type == "cuda")
-
-
-def make_config(args, base):
-    over = {}
-    if args.batch is not None:
-        over["batch"] = args.batch
-    if getattr(args, "resolution", None) is not None:
-        over["resolution"] = args.resolution
-    if getattr(args, "diffaug", None) is not None:
-        over["diffaug_policy"] = args.diffaug
-    if args.snapshot_kimg is not None:
-        over["snapshot_every_kimg"] = args.snapshot_kimg
-    if args.log_kimg is not None:
-        over["log_every_kimg"] = args.log_kimg
-    return base.replace(**over) if over else base
-
-
 def run(args) -> int:
     checks.training_options(args)
     if not args.stream and (args.synth_preset or args.config or args.variant):
@@ -163,6 +86,7 @@ def run(args) -> int:
     model_res = check_model_fits_data(args, manifest)
     synth = synth_config_for(args, model_res) if args.stream else None  # bad options fail before torch loads
 
+    from primps.pipeline.stream import data_stream, synth_stream
     from primps.trainers.loop import Trainer, TrainingDiverged, default_device
     from primps.trainers.presets import TrainConfig, get_preset
 

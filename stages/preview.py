@@ -45,26 +45,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def config_section(path: str | None) -> str | None:
-    """'synth' when the YAML file at ``path`` has a top-level 'synth' mapping (params.yaml), else None."""
-    if path is None:
-        return None
-    import yaml
-
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError):
-        return None  # resolve_synth_config raises the proper ConfigError
-    return "synth" if isinstance(data, dict) and isinstance(data.get("synth"), dict) else None
-
-
-def load_synth_config(path: str | None, preset: str | None = None):
-    """SynthConfig from --config (a plain mapping, or a file with a 'synth' section) and --preset."""
-    from primps.pipeline.config import resolve_synth_config
-
-    return resolve_synth_config(path, config_section(path), preset=preset)
-
-
 def reference_for(path: Path, variant: str, single: bool) -> Path:
     """The reference tar/folder for ``variant``: ``path`` itself, or its '<variant>-*.tar' when it is a folder of
     per-variant tars (the longest matching variant name wins, so primitives-s-A.tar is not primitives)."""
@@ -117,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
     from primps.pipeline.config import with_overrides
     from primps.pipeline.synth import render_batch
 
+    from primps.pipeline.config import load_synth_config
+
     cfg = load_synth_config(args.config, args.preset)
     h = w = None
     if args.resolution is not None:
@@ -132,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--variant must be one of {', '.join(VARIANTS)} or all, got {args.variant!r}")
     refs = {}
     if args.reference is not None:
-        from primps.stages.fidelity import load_reference
+        from primps.pipeline.reference import load_reference
 
         for v in variants:
             imgs, _ = load_reference(reference_for(Path(args.reference), v, len(variants) == 1),

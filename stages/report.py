@@ -18,46 +18,19 @@ import argparse
 import base64
 import html
 import io
-import json
-import math
-import re
 import sys
 import tarfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from primps.pipeline.atomic import atomic_write
 from primps.pipeline.errors import UsageError
+from primps.trainers.runs import Run, _num, curves_png, gather_runs, snapshots
 
-STRATEGIES = ("scratch", "full", "freezed")
 N_SNAPSHOTS = 6          # pretraining snapshots shown
 N_REAL = 16              # real images per target
-GRID_RE = re.compile(r"grid-(\d+)k(\d+)\.png$")
 
 
 # ------------------------------------------------------------------------------------------------- gathering
-
-@dataclass
-class Run:
-    """One finetune run (target x strategy) and what the pipeline wrote for it."""
-    key: str
-    target: str
-    strategy: str
-    log: list[dict] = field(default_factory=list)       # fid.jsonl records with numeric kimg and fid
-    metrics: dict | None = None                          # eval/<key>/metrics.json
-    samples: Path | None = None                          # eval/<key>/samples.png, else the last finetune grid
-
-
-def snapshot_kimg(path: Path) -> float | None:
-    """kimg of a trainer snapshot named ``grid-<kimg>k<nimg % 1000>.png``."""
-    m = GRID_RE.search(path.name)
-    return int(m.group(1)) + int(m.group(2)) / 1000 if m else None
-
-
-def snapshots(folder: Path) -> list[tuple[float, Path]]:
-    out = [(k, p) for p in folder.glob("grid-*.png") if (k := snapshot_kimg(p)) is not None]
-    return sorted(out)
-
 
 def spread(items: list, n: int) -> list:
     """At most ``n`` items, evenly spaced, always keeping the first and the last."""
@@ -65,73 +38,6 @@ def spread(items: list, n: int) -> list:
         return list(items)
     idx = sorted({round(i * (len(items) - 1) / (n - 1)) for i in range(n)})
     return [items[i] for i in idx]
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    recs = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            r = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(r, dict) and _num(r.get("kimg")) and _num(r.get("fid")):
-            recs.append(r)
-    return sorted(recs, key=lambda r: r["kimg"])
-
-
-def _num(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def run_names(root: Path) -> dict[str, str]:
-    """run key -> target, from params.yaml's finetune.runs when present."""
-    p = root / "params.yaml"
-    if not p.is_file():
-        return {}
-    import yaml
-
-    try:
-        runs = (yaml.safe_load(p.read_text()) or {}).get("finetune", {}).get("runs", {})
-        return {k: v["target"] for k, v in runs.items() if isinstance(v, dict) and "target" in v}
-    except Exception:  # noqa: BLE001 - a broken params.yaml only costs us the nicer names
-        return {}
-
-
-def split_key(key: str, targets: dict[str, str]) -> tuple[str, str]:
-    target = targets.get(key)
-    if target and key.startswith(target + "-"):
-        return target, key[len(target) + 1:]
-    if target:
-        return target, key
-    head, _, tail = key.rpartition("-")
-    return (head, tail) if head and tail in STRATEGIES else (key, "?")
-
-
-def gather_runs(root: Path) -> list[Run]:
-    targets = run_names(root)
-    keys = set()
-    for base in (root / "runs" / "finetune", root / "eval"):
-        if base.is_dir():
-            keys |= {d.name for d in base.iterdir() if d.is_dir()}
-    runs = []
-    for key in sorted(keys):
-        target, strategy = split_key(key, targets)
-        run = Run(key, target, strategy)
-        ft, ev = root / "runs" / "finetune" / key, root / "eval" / key
-        if (ft / "fid.jsonl").is_file():
-            run.log = read_jsonl(ft / "fid.jsonl")
-        if (ev / "metrics.json").is_file():
-            try:
-                run.metrics = json.loads((ev / "metrics.json").read_text())
-            except ValueError:
-                run.metrics = None
-        if (ev / "samples.png").is_file():
-            run.samples = ev / "samples.png"
-        elif snaps := snapshots(ft):
-            run.samples = snaps[-1][1]
-        runs.append(run)
-    order = {s: i for i, s in enumerate(STRATEGIES)}
-    return sorted(runs, key=lambda r: (r.target, order.get(r.strategy, 99), r.strategy))
 
 
 def real_grid_png(folder: Path, n: int = N_REAL) -> bytes | None:
@@ -166,32 +72,6 @@ def png_bytes(array) -> bytes:
 
 
 # -------------------------------------------------------------------------------------------------- drawing
-
-def curves_png(title: str, curves: dict[str, list[tuple[float, float]]], legend_title: str | None = None) -> bytes:
-    """FID against kimg, one labelled line per entry of ``curves`` ({label: [(kimg, fid), ...]}), on one set of
-    axes with the x axis from 0: the one FID-curves picture of the report and of ``primps repro``."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6.4, 4.2), dpi=100)
-    ax = fig.add_subplot()
-    for label, points in curves.items():
-        if points:
-            ax.plot([x for x, _ in points], [y for _, y in points], marker="o", ms=4, label=label)
-    ax.set_xlabel("training progress (kimg = thousands of real images shown)")
-    ax.set_ylabel("FID (lower is better)")
-    ax.set_title(title)
-    ax.set_xlim(left=0)
-    ax.grid(alpha=0.3)
-    if any(curves.values()):
-        ax.legend(title=legend_title)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
-
 
 def fid_curves_png(target: str, runs: list[Run]) -> bytes:
     """FID against kimg for every strategy of one target, on one set of axes."""

@@ -223,10 +223,3 @@ def test_bad_input_one_line_exit_2_nothing_written(command, inputs, tmp_path):
         assert not r["heavy"], f"{what}: imported {r['heavy']} before rejecting"
         assert r["seconds"] < MAX_SECONDS, f"{what}: took {r['seconds']:.1f} s"
     assert not work.exists()
-
-
-def test_checkpoint_format_constant_matches_the_trainer():
-    from primps.stages.checks import CKPT_FORMAT
-    from primps.trainers.loop import CKPT_FORMAT as TRAINER_FORMAT
-
-    assert CKPT_FORMAT == TRAINER_FORMAT

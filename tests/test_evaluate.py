@@ -13,6 +13,7 @@ from PIL import Image
 
 from primps.stages import evaluate as E
 from primps.stages.cli import main as primps
+from primps.trainers.runs import read_fid_log
 
 REPO = Path(__file__).resolve().parents[1]
 LOWSHOT = Path(os.environ.get("PRIMPS_LOWSHOT_DIR", REPO.parent / "shared" / "data" / "lowshot"))
@@ -70,7 +71,7 @@ def test_evaluate_cli_outputs(setup, capsys):
 
 def test_read_fid_log_and_errors(setup, tmp_path, capsys):
     _, manifest, ck, log = setup
-    recs = E.read_fid_log(log)
+    recs = read_fid_log(log)
     assert [r["kimg"] for r in recs] == [0.0, 0.5, 1.234]  # the record without fid is ignored
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"kimg": 1}\n')

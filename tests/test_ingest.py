@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from primps.pipeline.errors import UsageError
+from primps.pipeline import images as IM
 from primps.stages import ingest as I
 from primps.stages.cli import main as primps
 
@@ -91,24 +92,24 @@ def read_shards(out: Path) -> dict[str, np.ndarray]:
 def test_normalize_modes():
     import imagecodecs
 
-    arr, notes = I.normalize_image(png_bytes(Image.new("LA", (20, 20), (0, 0))), 8)
+    arr, notes = IM.normalize_image(png_bytes(Image.new("LA", (20, 20), (0, 0))), 8)
     assert arr.shape == (8, 8, 3) and arr.dtype == np.uint8 and (arr == 255).all() and notes == []
     pal = Image.new("P", (16, 16), 0)
     pal.putpalette([0, 0, 0, 0, 255, 0] + [0] * 762)
     pal.info["transparency"] = 0
-    arr, _ = I.normalize_image(png_bytes(pal), 8)
+    arr, _ = IM.normalize_image(png_bytes(pal), 8)
     assert (arr == 255).all()  # palette index 0 is transparent -> white
     pal.paste(1, (0, 0, 16, 16))
-    arr, _ = I.normalize_image(png_bytes(pal), 8)
+    arr, _ = IM.normalize_image(png_bytes(pal), 8)
     assert (arr == [0, 255, 0]).all()
-    arr, _ = I.normalize_image(bytes(imagecodecs.png_encode(np.full((9, 9), 65535, np.uint16))), 8)
+    arr, _ = IM.normalize_image(bytes(imagecodecs.png_encode(np.full((9, 9), 65535, np.uint16))), 8)
     assert (arr == 255).all()
 
 
 def test_centre_crop_and_exif_orientation():
     img = Image.new("RGB", (90, 30), (0, 0, 255))
     img.paste((255, 0, 0), (30, 0, 60, 30))  # red centre third
-    arr, _ = I.normalize_image(png_bytes(img), 16)
+    arr, _ = IM.normalize_image(png_bytes(img), 16)
     assert arr.shape == (16, 16, 3)
     assert arr[..., 0].min() > 240 and arr[..., 2].max() < 15  # only the red centre survives the crop
     # EXIF orientation 6 (rotate 90 CW on display): a 60x20 stored image displays as 20x60.
@@ -116,19 +117,19 @@ def test_centre_crop_and_exif_orientation():
     stored.paste((255, 255, 255), (0, 0, 30, 20))  # left half white in storage -> top half on display
     exif = Image.Exif()
     exif[0x0112] = 6
-    arr, notes = I.normalize_image(jpeg_bytes(stored, exif=exif), 8)
+    arr, notes = IM.normalize_image(jpeg_bytes(stored, exif=exif), 8)
     assert notes == []
     col = arr[:, 4, 0].astype(int)  # the displayed image's centre square is rows 20..40 of 60: half/half
-    without, _ = I.normalize_image(jpeg_bytes(stored), 8)
+    without, _ = IM.normalize_image(jpeg_bytes(stored), 8)
     assert abs(col[0] - col[-1]) > 150  # top/bottom differ after rotation
     assert abs(int(without[0, 0, 0]) - int(without[-1, 0, 0])) < 30  # unrotated: columns differ, not rows
 
 
 def test_not_an_image():
-    with pytest.raises(I.NotAnImage):
-        I.normalize_image(b"hello", 8)
-    with pytest.raises(I.NotAnImage):
-        I.normalize_image(jpeg_bytes(Image.new("RGB", (64, 64), 7))[:200], 8)
+    with pytest.raises(IM.NotAnImage):
+        IM.normalize_image(b"hello", 8)
+    with pytest.raises(IM.NotAnImage):
+        IM.normalize_image(jpeg_bytes(Image.new("RGB", (64, 64), 7))[:200], 8)
 
 
 # -------------------------------------------------------------------------------------------- whole stage

@@ -2,7 +2,6 @@
 and real images, on 4x4 average-pooled pixels, must fall by a large factor within a fixed number of steps. A broken
 trainer (G's learning rate 0) must fail the same check."""
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F

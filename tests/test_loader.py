@@ -8,7 +8,7 @@ import torch
 
 
 def _render(root, n, shard_size, seed=3):
-    from primps.stages.render import make_spec, render_dataset
+    from primps.pipeline.render import make_spec, render_dataset
 
     spec = make_spec(seed=seed, n_images=n, shard_size=shard_size, resolution="16", root=root / "data",
                      manifest_dir=root / "man")

@@ -22,6 +22,7 @@ import yaml
 from PIL import Image
 
 from primps.stages import report
+from primps.trainers import runs
 from primps.stages.cli import main as primps
 
 
@@ -119,12 +120,12 @@ def test_report_bad_input_is_one_line(argv, message, capsys, tmp_path):
 
 
 def test_split_key_and_spread():
-    assert report.split_key("grumpy_cat-freezed", {}) == ("grumpy_cat", "freezed")
-    assert report.split_key("my-cat-full", {"my-cat-full": "my-cat"}) == ("my-cat", "full")
-    assert report.split_key("odd", {}) == ("odd", "?")
+    assert runs.split_key("grumpy_cat-freezed", {}) == ("grumpy_cat", "freezed")
+    assert runs.split_key("my-cat-full", {"my-cat-full": "my-cat"}) == ("my-cat", "full")
+    assert runs.split_key("odd", {}) == ("odd", "?")
     assert report.spread(list(range(10)), 4) == [0, 3, 6, 9]
     assert report.spread([1, 2], 6) == [1, 2]
-    assert report.snapshot_kimg(Path("grid-000012k064.png")) == pytest.approx(12.064)
+    assert runs.snapshot_kimg(Path("grid-000012k064.png")) == pytest.approx(12.064)
 
 
 def _chromium() -> str | None:

@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 from primps.stages.cli import main as primps
-from primps.stages.repro_jobs import Job, JobRunner
-from primps.stages.repro_plan import Speed, pick_concurrency, solve, steady_sec_per_kimg
-from primps.stages.repro_report import read_curve
+from primps.stages.repro.jobs import Job, JobRunner
+from primps.stages.repro.plan import Speed, pick_concurrency, solve, steady_sec_per_kimg
+from primps.trainers.runs import read_curve
 
 
 @pytest.fixture(scope="module")
@@ -180,6 +180,6 @@ def test_tiny_repro_writes_results_and_a_rerun_skips_finished_jobs(lowshot, tmp_
 
 
 def test_kimg_on_the_command_line_is_not_rounded():
-    from primps.stages.repro import num
+    from primps.stages.repro.command import num
 
     assert float(num(1234.564)) == 1234.564 and float(num(0.032)) == 0.032

@@ -87,7 +87,7 @@ def test_preview_reference_rows_above_ours(tmp_path):
     img = np.asarray(Image.open(out))
     pad, label, s = 2, 96, 256
     assert img.shape == (8 * (s + pad) + pad, label + 2 * (s + pad) + pad, 3)
-    from primps.stages.fidelity import load_reference
+    from primps.pipeline.reference import load_reference
 
     ref, _ = load_reference(REF / "primitives-s-A.tar", (s, s))
     y, x = pad + 4 * (s + pad), label + pad  # row 5: reference primitives-s, image 0
@@ -118,7 +118,7 @@ def test_preview_preset_clean(tmp_path):
 
 def test_render_preset_reaches_the_config(tmp_path, capsys):
     from primps.pipeline.config import PRESETS
-    from primps.stages.render import make_spec
+    from primps.pipeline.render import make_spec
 
     spec = make_spec(preset="clean", resolution="32", root=tmp_path / "d", manifest_dir=tmp_path / "m")
     assert all(getattr(spec.config, k) == v for k, v in PRESETS["clean"].items())

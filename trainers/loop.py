@@ -20,25 +20,23 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Iterable
 
 import numpy as np
 import torch
 
-from primps.pipeline.atomic import atomic_write
 from primps.pipeline.errors import UsageError
 from primps.pipeline.grid import save_grid
 from primps.trainers import loss as L
 from primps.trainers.diffaug import DiffAugment
 from primps.trainers.networks import Discriminator, Generator, full_precision, set_precision, style_mix
+from primps.trainers.checkpoint import CKPT_FORMAT, load_checkpoint, save_checkpoint
 from primps.trainers.presets import TrainConfig
 
-CKPT_FORMAT = "primps-train-v1"
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
@@ -89,24 +87,6 @@ def default_device() -> str:
     if torch.cuda.is_available():
         return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
     return "cpu"
-
-
-def resumable_stream(make_iter: Callable[[int], Iterable], start_batch: int = 0,
-                     chunk_batches: int = 1000) -> Iterator:
-    """An endless batch stream cut into chunks; chunk k comes from ``make_iter(k)`` (e.g. a loader seeded from
-    (seed, k)). Starting at ``start_batch`` skips at most ``chunk_batches`` batches, so resuming is cheap and exact."""
-    chunk, skip = divmod(int(start_batch), chunk_batches)
-    while True:
-        it = iter(make_iter(chunk))
-        for i in range(chunk_batches):
-            try:
-                batch = next(it)
-            except StopIteration:
-                raise UsageError("the data stream ended; the loader must be infinite (resampled=True)") from None
-            if i >= skip:
-                yield batch
-        skip = 0
-        chunk += 1
 
 
 def to_uint8(images) -> torch.Tensor:
@@ -464,21 +444,9 @@ class Trainer:
     def save(self, path: str | Path) -> None:
         if self.rank != 0:
             return
-        st = _to_cpu(self.state_dict())
-        atomic_write(Path(path), lambda p: torch.save(st, p))
+        save_checkpoint(self.state_dict(), path)
 
-    @staticmethod
-    def read_checkpoint(path: str | Path) -> dict:
-        path = Path(path)
-        if not path.is_file():
-            raise UsageError(f"checkpoint not found: {path}")
-        try:
-            st = torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as exc:  # noqa: BLE001 - any unreadable file is a user error here
-            raise UsageError(f"cannot read checkpoint {path}: {exc}") from None
-        if not isinstance(st, dict) or st.get("format") != CKPT_FORMAT:
-            raise UsageError(f"{path} is not a primps training checkpoint")
-        return st
+    read_checkpoint = staticmethod(load_checkpoint)  # the one reader: trainers.checkpoint
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu", compile: bool = False,
@@ -509,14 +477,3 @@ class Trainer:
         torch.set_rng_state(st["torch_cpu_rng"])
         tr.extra = dict(st.get("extra", {}))
         return tr
-
-
-def _to_cpu(obj):
-    """A copy of a nested state with every tensor on the CPU (device-independent checkpoints)."""
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().cpu()
-    if isinstance(obj, dict):
-        return {k: _to_cpu(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_to_cpu(v) for v in obj)
-    return obj

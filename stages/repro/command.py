@@ -1,7 +1,7 @@
 """`primps repro`: the paper's comparison (scratch vs pretrained on PinkNoise vs on Primitives-PS, each finetuned with
 DiffAugment on ~100 images) at reduced scale, in one resumable command.
 
-It runs `primps` sub-commands as subprocesses (``stages.repro_jobs``), a few at a time on one device:
+It runs `primps` sub-commands as subprocesses (``stages/repro/jobs.py``), a few at a time on one device:
 ``ingest`` per target, ``pretrain`` per synthetic source, ``finetune`` per arm x target, ``evaluate`` (best
 checkpoint re-scored on a fresh seed) per arm x target. Layout of ``--out``::
 
@@ -12,7 +12,7 @@ checkpoint re-scored on a fresh seed) per arm x target. Layout of ``--out``::
     calib/                    calibration runs (with --budget-min)
     logs/, state/             one log and one marker per job
     plan.json                 settings, kimg per job, calibration (a rerun reuses it)
-    results.json, results.md, fid_<target>.png, samples_<arm>_<target>.png   (``stages.repro_report``)
+    results.json, results.md, fid_<target>.png, samples_<arm>_<target>.png   (``stages/repro/report.py``)
 """
 
 from __future__ import annotations
@@ -169,7 +169,7 @@ class JobBuilder:
         return out + (["--threads", str(self.threads)] if self.on_cpu else [])
 
     def ingest(self, target: str):
-        from primps.stages.repro_jobs import Job
+        from primps.stages.repro.jobs import Job
 
         return Job(f"ingest/{target}", ["ingest", str(Path(self.cfg.lowshot_dir) / target), "--resolution",
                                         str(self.cfg.resolution), "--out", str(self.L.data(target))])
@@ -180,7 +180,7 @@ class JobBuilder:
                 "--loader-workers", str(self.workers)]
 
     def pretrain(self, name: str, source: str, out: Path, kimg: float, snapshot: float, log_kimg: float | None = None):
-        from primps.stages.repro_jobs import Job
+        from primps.stages.repro.jobs import Job
 
         argv = ["pretrain", *self.data_args(source), "--preset", self.cfg.preset, "--resolution", str(self.cfg.resolution),
                 "--seed", str(self.cfg.seed), "--kimg", num(kimg), "--out", str(out),
@@ -190,7 +190,7 @@ class JobBuilder:
         return Job(name, argv, resume=out / "last.pt", target_kimg=kimg, out_dir=out)
 
     def finetune(self, arm: str, target: str, kimg: float, eval_every: float):
-        from primps.stages.repro_jobs import Job
+        from primps.stages.repro.jobs import Job
 
         out = self.L.finetune(arm, target)
         source = ARMS[arm]
@@ -209,7 +209,7 @@ class JobBuilder:
 
     def evaluate(self, arm: str, target: str, ckpt: Path | None = None, out: Path | None = None,
                  name: str | None = None, deps: list[str] | None = None, n_gen: int | None = None):
-        from primps.stages.repro_jobs import Job
+        from primps.stages.repro.jobs import Job
 
         run = self.L.finetune(arm, target)
         argv = ["evaluate", str(ckpt or run / "best.pt"), "--real", str(self.L.manifest(target)),
@@ -320,9 +320,9 @@ def load_or_check_plan(path: Path, cfg: ReproConfig) -> dict | None:
 
 
 def run(args) -> int:
-    from primps.stages import repro_report
-    from primps.stages.repro_jobs import JobRunner
-    from primps.stages.repro_plan import solve
+    from primps.stages.repro import report as repro_report
+    from primps.stages.repro.jobs import JobRunner
+    from primps.stages.repro.plan import solve
 
     fill_defaults(args)
     cfg = make_config(args)
@@ -348,7 +348,7 @@ def run(args) -> int:
             plan.update(concurrency=conc, pretrain_kimg=args.pretrain_kimg or 0.0, finetune_kimg=f,
                         eval_every=cfg.eval_every or round(f / cfg.n_evals, 6), calibration=None)
         else:
-            from primps.stages.repro_calib import CalibrationFailed, calibrate
+            from primps.stages.repro.calib import CalibrationFailed, calibrate
             try:
                 speed, calib = calibrate(cfg, L, JobBuilder, env, args.concurrency)
             except CalibrationFailed as exc:

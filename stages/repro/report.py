@@ -7,59 +7,28 @@ taken away mid-way still leaves consistent partial results. Every file is writte
 
 from __future__ import annotations
 
-import json
-import math
 import time
 from pathlib import Path
 
 from primps.pipeline.atomic import atomic_write, atomic_write_json
-
-
-def read_curve(path: Path) -> list[dict]:
-    """``fid.jsonl`` records with numeric kimg and finite fid, one per kimg (a resumed run's repeat wins), sorted."""
-    by_kimg: dict[float, dict] = {}
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return []
-    for line in lines:
-        try:
-            r = json.loads(line)
-        except ValueError:
-            continue   # a line cut by a kill
-        if isinstance(r, dict) and isinstance(r.get("kimg"), (int, float)) \
-                and isinstance(r.get("fid"), (int, float)) and math.isfinite(r["fid"]):
-            by_kimg[round(float(r["kimg"]), 4)] = r
-    return [by_kimg[k] for k in sorted(by_kimg)]
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        d = json.loads(Path(path).read_text(encoding="utf-8"))
-        return d if isinstance(d, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def _num(v) -> float | None:
-    return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
+from primps.trainers.runs import curves_png, num_or_none, read_curve, read_json
 
 
 def cell(arm: str, target: str, paths: dict, states: dict) -> dict:
     """One arm x target entry from the run folder, FID log, evaluation and job markers."""
     curve = read_curve(paths["run"] / "fid.jsonl")
     best = min(curve, key=lambda r: r["fid"]) if curve else None
-    ev = _read_json(paths["eval"] / "metrics.json")
-    info = {**ev, **_read_json(paths["eval"] / "info.json")}   # seeds live in info.json since the trainer issue
+    ev = read_json(paths["eval"] / "metrics.json")
+    info = {**ev, **read_json(paths["eval"] / "info.json")}   # seeds live in info.json since the trainer issue
     # The evaluation records the selection FID as fid_select (trainer issue); older ones do not.
-    fid_select = _num(ev.get("fid_select")) if ev else None
+    fid_select = num_or_none(ev.get("fid_select")) if ev else None
     return {
         "arm": arm, "target": target,
         "best_fid": fid_select if fid_select is not None else (best["fid"] if best else None),
         "best_kimg": best["kimg"] if best else None,   # (evaluate's own "kimg" is the init's pretraining kimg)
         "selection_seed": best.get("seed", info.get("selection_seed")) if best else None,
-        "rescored_fid": _num(ev.get("fid")),
-        "rescored_kid": _num(ev.get("kid")),
+        "rescored_fid": num_or_none(ev.get("fid")),
+        "rescored_kid": num_or_none(ev.get("kid")),
         "rescore_seed": info.get("seed"),
         "n_gen": ev.get("n_gen"), "n_real": ev.get("n_real"),
         "curve": [[r["kimg"], r["fid"]] for r in curve],
@@ -98,8 +67,6 @@ def markdown(results: dict) -> str:
 
 
 def plot_curves(cells: list[dict], target: str, path: Path) -> None:
-    from primps.stages.report import curves_png
-
     png = curves_png(f"{target}: FID during finetuning, one line per arm",
                      {c["arm"]: [(p[0], p[1]) for p in c["curve"]] for c in cells}, "arm")
     atomic_write(path, lambda p: Path(p).write_bytes(png))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import statistics
 
-from primps.stages.repro_plan import Speed, pick_concurrency, steady_sec_per_kimg
+from primps.stages.repro.plan import Speed, pick_concurrency, steady_sec_per_kimg
 
 
 class CalibrationFailed(RuntimeError):
@@ -20,7 +20,7 @@ class CalibrationFailed(RuntimeError):
 
 
 def calibrate(cfg, layout, builder_cls, env, concurrency: int | None) -> tuple[Speed, dict]:
-    from primps.stages.repro_jobs import JobRunner
+    from primps.stages.repro.jobs import JobRunner
 
     on_cpu = cfg.device == "cpu"
     candidates = [concurrency] if concurrency else ([1] if on_cpu else [1, 2, 4])
