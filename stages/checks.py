@@ -22,6 +22,7 @@ from pathlib import Path
 
 from primps.pipeline.config import MAX_SIDE, MIN_SIDE
 from primps.pipeline.errors import UsageError
+from primps.trainers.presets import freeze_d_problem, resolution_problem
 
 # ------------------------------------------------------------------------------------------------------ numbers
 
@@ -91,12 +92,6 @@ def checkpoint_info(path, flag: str) -> dict:
     from primps.trainers.checkpoint import read_metadata
 
     return read_metadata(path, flag)
-
-
-def d_blocks(resolution: int) -> int:
-    """Number of discriminator blocks at a resolution (``trainers.networks.Discriminator``: one per level from
-    the input resolution down to 8x8, the 4x4 epilogue not counted) - the upper bound of ``--freeze-d``."""
-    return max(0, int(round(math.log2(resolution))) - 2)
 
 
 def manifest(path, flag: str, kind: str | None = None):
@@ -174,21 +169,25 @@ def output_file(path, flag: str, suffixes: tuple[str, ...] | None = None) -> Pat
 # ------------------------------------------------------------------------------------------------------ training
 
 def training_resolution(value, flag: str = "--resolution") -> int:
-    """A model resolution: the image side rule (16..1024) and a power of two (StyleGAN2's blocks halve it)."""
-    side(value, flag)
-    if value & (value - 1):
-        raise UsageError(f"{flag} must be a power of two for a model (16, 32, ..., 1024), got {value}")
+    """A model resolution (``trainers.presets.resolution_problem``: a power of two in 16..1024)."""
+    if (problem := resolution_problem(value)) is not None:
+        raise UsageError(f"{flag} {problem}")
     return value
 
 
-def preset_resolution(preset: str, override: int | None = None) -> int:
-    """The model resolution of a training preset (or the override), read without validating the whole config
-    (which imports torch for the DiffAugment policy)."""
-    from primps.trainers.presets import PRESETS, TrainConfig
+def freeze_d(value, resolution: int, flag: str = "--freeze-d") -> int:
+    """FreezeD's K for a model of ``resolution`` (``trainers.presets.freeze_d_problem``)."""
+    if (problem := freeze_d_problem(value, resolution)) is not None:
+        raise UsageError(f"{flag} {problem}")
+    return value
 
-    if override is not None:
-        return override
-    return int(PRESETS[preset].get("resolution", TrainConfig.resolution))
+
+def kimg_to_go(info: dict, kimg: float, path) -> None:
+    """A resumed run (checkpoint metadata ``info`` from ``checkpoint_info``) still has training to do."""
+    done = info.get("cur_nimg", 0)
+    if isinstance(done, int) and done >= kimg * 1000:
+        raise UsageError(f"the checkpoint {path} is already at kimg {done / 1000:.3f} >= --kimg {kimg}")
+
 
 def training_options(args) -> None:
     """The options every training command shares (``stages.pretrain.add_common``) and its output folder."""

@@ -31,21 +31,8 @@ from primps.pipeline.errors import UsageError
 from primps.pipeline.grid import save_grid
 from primps.stages import checks
 from primps.stages.cli import hidden_alias
-from primps.trainers.runs import plot_fid_curve, read_fid_log
-
-
-def checkpoint_strategy(ckpt: str | os.PathLike) -> str | None:
-    """The finetune strategy (scratch / full / freezed) recorded in a checkpoint, for the plot title; None if absent.
-
-    The file is memory-mapped, so only the small metadata is read.
-    """
-    import torch
-
-    try:
-        st = torch.load(ckpt, map_location="cpu", weights_only=False, mmap=True)
-    except Exception:  # noqa: BLE001 - only a title depends on it
-        return None
-    return (st.get("extra") or {}).get("strategy") if isinstance(st, dict) else None
+from primps.trainers.checkpoint import read_metadata
+from primps.trainers.runs import checkpoint_strategy, plot_fid_curve, read_fid_log
 
 
 def load_generator(ckpt: str | os.PathLike, device: str):
@@ -78,7 +65,6 @@ def evaluate_checkpoint(ckpt: str | os.PathLike, real: str | os.PathLike, out: s
                         log: str | os.PathLike | None = None, seed: int | None = None, grid: int = 16,
                         cache_dir: str | os.PathLike | None = None, progress: bool = False) -> dict:
     from primps.pipeline.manifest import load_manifest
-    from primps.trainers.loop import Trainer
     from primps.trainers.metrics import FIDEvaluator, sample_fn_from_generator
 
     if n_gen < 2:
@@ -86,7 +72,7 @@ def evaluate_checkpoint(ckpt: str | os.PathLike, real: str | os.PathLike, out: s
     if batch < 1 or grid < 1:
         raise UsageError("--batch and --grid must be >= 1")
     records = read_fid_log(log) if log else None  # fail early on a bad log
-    st = Trainer.read_checkpoint(ckpt)
+    st = read_metadata(ckpt)  # config and extra only; the weights are loaded once, by load_generator
     manifest = load_manifest(real)
     res_ck = int(st["config"]["resolution"])
     if tuple(manifest.resolution) != (res_ck, res_ck):

@@ -101,29 +101,37 @@ def resolve_strategy(args) -> str:
     if strategy != "scratch" and args.resolution is not None:
         raise UsageError("--resolution only applies to --strategy scratch; a pretrained checkpoint fixes it")
     if strategy == "freezed":
-        if args.freeze_d is None or args.freeze_d < 1:
-            raise UsageError("--strategy freezed needs --freeze-d K with K >= 1")
+        if args.freeze_d is None:
+            raise UsageError("--strategy freezed needs --freeze-d K (discriminator blocks to freeze)")
     elif args.freeze_d is not None:
         raise UsageError("--freeze-d is only valid with --strategy freezed")
     return strategy
 
 
-def build_trainer(args, manifest, strategy: str):
-    from primps.trainers.loop import Trainer, default_device
+def train_config(args, strategy: str):
+    """The training config, without torch: the checkpoint's (--resume, else --init) or the preset's (scratch), with
+    this command's overrides. Returns (config, checkpoint path or None, checkpoint metadata or None)."""
     from primps.trainers.presets import TrainConfig, get_preset
 
+    ckpt, flag = (args.resume, "--resume") if args.resume else (args.init, "--init")
+    if ckpt:  # (resolve_strategy: scratch takes no --init)
+        info = checks.checkpoint_info(ckpt, flag)
+        return make_config(args, TrainConfig.from_dict(info["config"])), ckpt, info
+    return make_config(args, get_preset(args.preset)), None, None
+
+
+def build_trainer(args, manifest, strategy: str, cfg=None):
+    from primps.trainers.loop import Trainer, default_device
+
+    if cfg is None:
+        cfg = train_config(args, strategy)[0]
     device = args.device or default_device()
     if args.resume:
-        st = Trainer.read_checkpoint(args.resume)
-        cfg = make_config(args, TrainConfig.from_dict(st["config"]))
         return Trainer.load(args.resume, device, compile=args.compile, cfg=cfg, precision=args.precision)
     if strategy == "scratch":
-        cfg = make_config(args, get_preset(args.preset))
         tr = Trainer(cfg, device, args.seed, manifest.dataset_id, compile=args.compile, precision=args.precision)
         tr.extra = {"init": None}
     else:
-        st = Trainer.read_checkpoint(args.init)
-        cfg = make_config(args, TrainConfig.from_dict(st["config"]))
         tr = Trainer.load(args.init, device, compile=args.compile, weights_only=True, cfg=cfg, seed=args.seed,
                           precision=args.precision)
         tr.manifest_id = manifest.dataset_id
@@ -135,16 +143,13 @@ def build_trainer(args, manifest, strategy: str):
 
 def finetune(args, evaluator=None) -> int:
     """The command body; ``evaluator`` (anything with ``evaluate(fn) -> {"fid", "kid"}``) may be injected."""
-    manifest = check_args(args)  # every input up front, before torch; the model/data resolutions are checked there
+    manifest, strategy, cfg = check_args(args)  # every input up front, before torch
 
     from primps.pipeline.stream import data_stream
     from primps.trainers.loop import TrainingDiverged
 
     setup_runtime(args)
-    strategy = resolve_strategy(args)
-    trainer = build_trainer(args, manifest, strategy)
-    if trainer.cur_nimg >= args.kimg * 1000:
-        raise UsageError(f"the checkpoint is already at kimg {trainer.kimg:.3f} >= --kimg {args.kimg}")
+    trainer = build_trainer(args, manifest, strategy, cfg)
     hooks = []
     if args.eval_every >= 0:
         if evaluator is None:
@@ -169,7 +174,7 @@ def finetune(args, evaluator=None) -> int:
 
 def check_args(args):
     """Every argument, input and output of a finetune run, up front and without torch (see ``stages.checks``);
-    returns the target manifest."""
+    returns (the target manifest, the strategy, the training config)."""
     checks.training_options(args)
     checks.finite_float(args.eval_every, "--eval-every")
     checks.int_in_range(args.n_gen, "--eval-n-images", 2, 10**7)
@@ -178,17 +183,13 @@ def check_args(args):
     manifest = checks.manifest(args.manifest, "--manifest", kind="ingest")
     if args.resolution is not None:
         checks.training_resolution(args.resolution, "--resolution")
-    ckpt, flag = (args.resume, "--resume") if args.resume else (args.init, "--init")
-    if ckpt:
-        res = checks.checkpoint_info(ckpt, flag)["config"]["resolution"]
-        checks.same_resolution(manifest, res, f"checkpoint {ckpt}")
-        if strategy == "freezed" and args.freeze_d is not None and args.freeze_d > checks.d_blocks(res):
-            raise UsageError(f"--freeze-d must be between 1 and {checks.d_blocks(res)} for resolution {res} "
-                             f"(the discriminator has {checks.d_blocks(res)} blocks), got {args.freeze_d}")
-    else:
-        checks.same_resolution(manifest, checks.preset_resolution(args.preset, args.resolution),
-                               f"preset {args.preset}")
-    return manifest
+    cfg, ckpt, info = train_config(args, strategy)
+    checks.same_resolution(manifest, cfg.resolution, f"checkpoint {ckpt}" if ckpt else f"preset {args.preset}")
+    if args.resume:
+        checks.kimg_to_go(info, args.kimg, args.resume)
+    elif strategy == "freezed":
+        checks.freeze_d(args.freeze_d, cfg.resolution)
+    return manifest, strategy, cfg
 
 
 def run(args) -> int:

@@ -42,25 +42,28 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def check_model_fits_data(args, manifest) -> int:
-    """Up front, without torch: the model resolution (checkpoint, or preset + --resolution) equals the data's (the
-    manifest's; None for --stream), and a resumed run still has kimg to go. Returns the model resolution."""
+def check_model_fits_data(args, manifest):
+    """Up front, without torch: the training config (the checkpoint's or the preset's, with this command's
+    overrides) is valid, its resolution equals the data's (the manifest's; None for --stream), and a resumed run still
+    has kimg to go. Returns (config, checkpoint metadata or None)."""
+    from primps.trainers.presets import TrainConfig, get_preset
+
     if args.resolution is not None:
         checks.training_resolution(args.resolution, "--resolution")
+    info = None
     if args.resume:
         info = checks.checkpoint_info(args.resume, "--resume")
         res = info["config"]["resolution"]
         if args.resolution is not None and args.resolution != res:
             raise UsageError(f"--resolution {args.resolution} differs from the checkpoint's {res}")
-        what = f"checkpoint {args.resume}"
-        done = info.get("cur_nimg", 0)
-        if isinstance(done, int) and done >= args.kimg * 1000:
-            raise UsageError(f"the checkpoint {args.resume} is already at kimg {done / 1000:.3f} >= --kimg {args.kimg}")
+        checks.kimg_to_go(info, args.kimg, args.resume)
+        base, what = TrainConfig.from_dict(info["config"]), f"checkpoint {args.resume}"
     else:
-        res, what = checks.preset_resolution(args.preset, args.resolution), f"preset {args.preset}"
+        base, what = get_preset(args.preset), f"preset {args.preset}"
+    cfg = make_config(args, base)
     if manifest is not None:
-        checks.same_resolution(manifest, res, what)
-    return res
+        checks.same_resolution(manifest, cfg.resolution, what)
+    return cfg, info
 
 
 def synth_config_for(args, model_resolution: int):
@@ -83,22 +86,15 @@ def run(args) -> int:
     if not args.stream and (args.synth_preset or args.config or args.variant):
         raise UsageError("--synth-preset, --config and --variant only apply to --stream")
     manifest = None if args.stream else checks.manifest(args.manifest, "--manifest")
-    model_res = check_model_fits_data(args, manifest)
-    synth = synth_config_for(args, model_res) if args.stream else None  # bad options fail before torch loads
+    cfg, info = check_model_fits_data(args, manifest)
+    synth = synth_config_for(args, cfg.resolution) if args.stream else None  # bad options fail before torch loads
+    stream_seed = int((info.get("extra") or {}).get("synth_seed", info["seed"])) if info else args.seed
 
     from primps.pipeline.stream import data_stream, synth_stream
     from primps.trainers.loop import Trainer, TrainingDiverged, default_device
-    from primps.trainers.presets import TrainConfig, get_preset
 
     setup_runtime(args)
     device = args.device or default_device()
-    if args.resume:  # resolution and remaining kimg were checked up front (check_model_fits_data)
-        st = Trainer.read_checkpoint(args.resume)
-        cfg = make_config(args, TrainConfig.from_dict(st["config"]))
-        stream_seed = int(st.get("extra", {}).get("synth_seed", st["seed"]))
-    else:
-        cfg = make_config(args, get_preset(args.preset))
-        stream_seed = args.seed
     if args.stream:
         from primps.pipeline.config import config_hash
         from primps.pipeline.stream import dataset_id

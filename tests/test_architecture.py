@@ -54,3 +54,17 @@ def test_the_rule_catches_a_stage_import(tmp_path):
                      "import primps.stages.render\n")
     assert stage_imports(probe) == {"primps.stages.pretrain", "primps.stages.report", "primps.stages.checks",
                                     "primps.stages.render"}
+
+
+def test_config_and_checkpoint_core_import_no_torch():
+    """Up-front checks validate with the real validators, so those must load without torch (or numba, dask)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, primps.stages.checks, primps.trainers.presets, primps.trainers.checkpoint\n"
+            "from primps.trainers.presets import get_preset\n"
+            "get_preset('lowshot256', diffaug_policy='color,translation,cutout')\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'numba', 'dask', 'webdataset'}))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]", f"imported {r.stdout.strip()}"

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from primps.pipeline.errors import ConfigError
-from primps.trainers.diffaug import DiffAugment, color, cutout, parse_policy, translation
+from primps.trainers.diffaug import DiffAugment, color, cutout, translation
+from primps.trainers.presets import parse_policy
 
 
 def gen(seed=0):

@@ -167,7 +167,7 @@ def test_report_renders_in_headless_chromium(tmp_path):
 
 
 def test_evaluate_curve_names_the_strategy(tmp_path):
-    from primps.stages.evaluate import checkpoint_strategy
+    from primps.trainers.runs import checkpoint_strategy
     from primps.trainers.loop import Trainer
     from primps.trainers.presets import get_preset
 

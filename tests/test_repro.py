@@ -45,7 +45,7 @@ def repro(*argv):
     (["--arms", "scratch,scratch"], "twice"),
     (["--resolution", "48"], "resolution"),
     (["--n-gen", "1"], "--n-gen"),
-    (["--finetune-kimg", "0"], "--finetune-kimg must be > 0"),
+    (["--finetune-kimg", "0"], "--finetune-kimg must be a number > 0"),
     (["--budget-min", "5", "--finetune-kimg", "1"], "--budget-min chooses the kimg itself"),
     (["--device", "tpu"], "--device"),
     (["--out", "{file}/sub"], "is a file, not a folder"),

@@ -9,18 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from primps.pipeline.errors import ConfigError
-
-KNOWN = ("color", "translation", "cutout")
-
-
-def parse_policy(policy: str) -> tuple[str, ...]:
-    """'color,translation,cutout' -> tuple of names; '' -> (). Unknown names raise ConfigError."""
-    names = tuple(p.strip() for p in policy.split(",") if p.strip())
-    for n in names:
-        if n not in KNOWN:
-            raise ConfigError(f"diffaug policy: unknown augmentation {n!r} (known: {', '.join(KNOWN)})")
-    return names
+from primps.trainers.presets import DIFFAUG_NAMES, parse_policy
 
 
 def _rand(b: int, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -63,6 +52,7 @@ def cutout(x: torch.Tensor, gen: torch.Generator, ratio: float = 0.5) -> torch.T
 
 
 _FUNCS = {"color": color, "translation": translation, "cutout": cutout}
+assert tuple(_FUNCS) == DIFFAUG_NAMES  # the names presets.parse_policy accepts are the ones implemented here
 
 
 class DiffAugment:

@@ -1,11 +1,52 @@
-"""Typed training configs and named presets. ``get_preset(name, **overrides)`` validates names, keys and values."""
+"""Typed training configs and named presets. ``get_preset(name, **overrides)`` validates names, keys and values.
+
+This is the torch-free core of training: every rule about a training config lives here and imports no torch, so
+the command line checks it up front (``stages/checks.py`` calls these functions): the model resolution, the
+DiffAugment policy names, the number of discriminator blocks (the range of ``--freeze-d``).
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
+from primps.pipeline.config import MAX_SIDE, MIN_SIDE
 from primps.pipeline.errors import ConfigError
+
+#: The augmentations of DiffAugment (``trainers/diffaug.py`` implements them; their names are checked here).
+DIFFAUG_NAMES = ("color", "translation", "cutout")
+
+
+def parse_policy(policy: str) -> tuple[str, ...]:
+    """'color,translation,cutout' -> tuple of names; '' -> (). Unknown names raise ConfigError."""
+    names = tuple(p.strip() for p in policy.split(",") if p.strip())
+    for n in names:
+        if n not in DIFFAUG_NAMES:
+            raise ConfigError(f"diffaug policy: unknown augmentation {n!r} (known: {', '.join(DIFFAUG_NAMES)})")
+    return names
+
+
+def resolution_problem(r) -> str | None:
+    """The one rule for a model resolution: a power of two (StyleGAN2's blocks halve it) within the image side
+    rule of ``pipeline.config`` (MIN_SIDE..MAX_SIDE). None when ``r`` is fine, else what is wrong."""
+    if isinstance(r, bool) or not isinstance(r, int) or not MIN_SIDE <= r <= MAX_SIDE or r & (r - 1):
+        return f"must be a power of two in {MIN_SIDE}..{MAX_SIDE} ({MIN_SIDE}, {2 * MIN_SIDE}, ..., {MAX_SIDE}), got {r!r}"
+    return None
+
+
+def d_blocks(resolution: int) -> int:
+    """Number of discriminator blocks at a resolution (``trainers.networks.Discriminator``: one per level from
+    the input resolution down to 8x8, the 4x4 epilogue not counted) - the upper bound of ``--freeze-d``."""
+    return max(0, int(round(math.log2(resolution))) - 2)
+
+
+def freeze_d_problem(k, resolution: int) -> str | None:
+    """FreezeD's K (discriminator blocks frozen from the input side): 1..d_blocks(resolution). None when fine."""
+    n = d_blocks(resolution)
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= n:
+        return f"must be between 1 and {n} for resolution {resolution} (the discriminator has {n} blocks), got {k!r}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -37,9 +78,8 @@ class TrainConfig:
     grid_size: int = 16           # number of images in the sample grid (fixed latents)
 
     def __post_init__(self):
-        r = self.resolution
-        if not isinstance(r, int) or r < 8 or r & (r - 1):
-            raise ConfigError(f"resolution: must be a power of two >= 8, got {r!r}")
+        if (problem := resolution_problem(self.resolution)) is not None:
+            raise ConfigError(f"resolution: {problem}")
         for key in ("z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max", "batch", "mbstd_group",
                     "r1_interval", "pl_interval", "pl_batch_shrink", "grid_size"):
             v = getattr(self, key)
@@ -58,7 +98,6 @@ class TrainConfig:
             raise ConfigError(f"betas: must be two numbers in [0, 1), got {self.betas!r}")
         if self.mbstd_channels < 1:
             raise ConfigError("mbstd_channels: must be >= 1")
-        from primps.trainers.diffaug import parse_policy
         parse_policy(self.diffaug_policy)
 
     def to_dict(self) -> dict:
@@ -106,3 +145,8 @@ def get_preset(name: str, **overrides) -> TrainConfig:
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r} (known: {', '.join(PRESETS)})")
     return TrainConfig.from_dict({**TrainConfig().to_dict(), **PRESETS[name], **overrides})
+
+
+def preset_resolution(name: str, override: int | None = None) -> int:
+    """The model resolution of a training preset, or ``override`` when given."""
+    return override if override is not None else get_preset(name).resolution

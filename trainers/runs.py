@@ -203,6 +203,18 @@ def plot_fid_curve(records: list[dict], path: str | os.PathLike, mark: tuple[flo
     return path
 
 
+def checkpoint_strategy(ckpt: str | os.PathLike) -> str | None:
+    """The finetune strategy (scratch / full / freezed) recorded in a checkpoint's metadata (read without torch);
+    None if absent or unreadable."""
+    from primps.trainers.checkpoint import read_metadata
+
+    try:
+        st = read_metadata(ckpt)
+    except UsageError:  # only a title depends on it
+        return None
+    return (st.get("extra") or {}).get("strategy")
+
+
 # --------------------------------------------------------------------------------------------------- drawing
 
 def curves_png(title: str, curves: dict[str, list[tuple[float, float]]], legend_title: str | None = None) -> bytes:

@@ -109,9 +109,8 @@ def make_config(args) -> ReproConfig:
     if args.resolution is not None:
         checks.training_resolution(args.resolution, "--resolution")
     for name in ("pretrain_kimg", "finetune_kimg", "eval_every", "budget_min"):
-        v = getattr(args, name)
-        if v is not None and not v > 0:
-            raise UsageError(f"--{name.replace('_', '-')} must be > 0, got {v}")
+        if getattr(args, name) is not None:
+            checks.positive_float(getattr(args, name), f"--{name.replace('_', '-')}")
     if args.n_gen < 2:
         raise UsageError(f"--n-gen must be >= 2, got {args.n_gen}")
     if args.n_evals < 1 or args.seed < 0 or not args.pretrain_ratio > 0:

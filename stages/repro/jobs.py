@@ -38,11 +38,10 @@ class Job:
 
 def checkpoint_kimg(path: Path) -> float | None:
     """kimg stored in a training checkpoint, or None if it cannot be read."""
-    try:
-        import torch
+    from primps.trainers.checkpoint import read_metadata
 
-        st = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-        return float(st["cur_nimg"]) / 1000
+    try:
+        return float(read_metadata(path)["cur_nimg"]) / 1000
     except Exception:  # noqa: BLE001 - an unreadable checkpoint just means "start again"
         return None
 
