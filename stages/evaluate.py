@@ -26,13 +26,13 @@ import os
 import sys
 from pathlib import Path
 
-from primps.pipeline.atomic import atomic_write_json
+from primps.pipeline.atomic import atomic_write, atomic_write_json
 from primps.pipeline.errors import UsageError
 from primps.pipeline.grid import save_grid
 from primps.stages import checks
 from primps.stages.cli import hidden_alias
 from primps.trainers.checkpoint import read_metadata
-from primps.trainers.runs import checkpoint_strategy, plot_fid_curve, read_fid_log
+from primps.trainers.runs import checkpoint_strategy, curves_png, read_fid_log
 
 
 def load_generator(ckpt: str | os.PathLike, device: str):
@@ -71,7 +71,7 @@ def evaluate_checkpoint(ckpt: str | os.PathLike, real: str | os.PathLike, out: s
         raise UsageError(f"--n-gen must be >= 2, got {n_gen}")
     if batch < 1 or grid < 1:
         raise UsageError("--batch and --grid must be >= 1")
-    records = read_fid_log(log) if log else None  # fail early on a bad log
+    records = read_fid_log(log, strict=True) if log else None  # fail early on a bad log
     st = read_metadata(ckpt)  # config and extra only; the weights are loaded once, by load_generator
     manifest = load_manifest(real)
     res_ck = int(st["config"]["resolution"])
@@ -104,9 +104,11 @@ def evaluate_checkpoint(ckpt: str | os.PathLike, real: str | os.PathLike, out: s
     if records is not None:
         # The same curve as data, for `dvc plots show` (x: kimg, y: fid).
         atomic_write_json(out / "fid_curve.json", [{"kimg": r["kimg"], "fid": r["fid"]} for r in records])
-        plot_fid_curve(records, out / "fid_curve.png", mark=(kimg, metrics["fid"]),
-                       title=f"{(manifest.config or {}).get('source') or manifest.dataset_id}, "
-                             f"{checkpoint_strategy(ckpt) or 'finetune'}: FID vs kimg")
+        png = curves_png(f"{(manifest.config or {}).get('source') or manifest.dataset_id}, "
+                         f"{checkpoint_strategy(ckpt) or 'finetune'}: FID vs kimg",
+                         {"finetune log (selection)": [(r["kimg"], r["fid"]) for r in records]},
+                         mark=(kimg, metrics["fid"]))
+        atomic_write(out / "fid_curve.png", lambda p: Path(p).write_bytes(png))
     return {**metrics, **info}
 
 
@@ -149,7 +151,7 @@ def check_args(args: argparse.Namespace) -> None:
     if args.inception is not None:
         checks.existing_file(args.inception, "--inception", "Inception weights file")
     if args.log is not None:
-        read_fid_log(args.log)
+        read_fid_log(args.log, strict=True)
     if args.cache_dir is not None:
         checks.output_dir(args.cache_dir, "--cache-dir")
     checks.output_dir(args.out, "--out")

@@ -1,15 +1,18 @@
-"""`primps report RUN_DIR`: one self-contained HTML page for a pipeline run (the demo's, or any `dvc repro` tree).
+"""`primps report RUN_DIR`: one self-contained HTML page for a run tree (the demo's or any `dvc repro` tree, or
+the ``--out`` of `primps repro`: both write the run layout of ``trainers/runs.py``, which reads it).
 
 What it looks for under RUN_DIR (every part is optional; a missing part becomes a note in the page):
 
 * the synthesizer preview grid: ``runs/preview.png`` (the dvc ``preview`` stage), else ``preview.png``;
-* pretraining snapshots: ``runs/pretrain/grid-*.png`` (fixed latents, one per snapshot), a few spread over time;
-* finetune runs: ``runs/finetune/<target>-<strategy>/`` with ``fid.jsonl`` (the FID-vs-kimg log) and ``grid-*.png``;
-* their evaluations: ``eval/<target>-<strategy>/metrics.json`` and ``samples.png``;
+* pretraining snapshots: ``runs/pretrain/grid-*.png`` (or ``runs/pretrain/<source>/grid-*.png`` per synthetic
+  source), a few spread over time;
+* finetune runs: ``runs/finetune/<target>-<arm>/`` with ``fid.jsonl`` (the FID-vs-kimg log) and ``grid-*.png``;
+* their evaluations: ``eval/<target>-<arm>/metrics.json`` and ``samples.png``;
 * the real images of each target: ``data/real/<target>/shard-*.tar`` (a few decoded into a grid).
 
-Target and strategy come from ``params.yaml``'s ``finetune.runs`` when RUN_DIR has one, else from the run name
-(``<target>-<strategy>``). Every picture is embedded as a base64 ``data:`` URI, so the file opens anywhere, offline.
+Target and arm come from ``params.yaml``'s ``finetune.runs`` when RUN_DIR has one, else from the run name
+(``<target>-<arm>``, the target being a folder of ``data/real/``). Every picture is embedded as a base64 ``data:``
+URI, so the file opens anywhere, offline.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from pathlib import Path
 
 from primps.pipeline.atomic import atomic_write
 from primps.pipeline.errors import UsageError
-from primps.trainers.runs import Run, _num, curves_png, gather_runs, snapshots
+from primps.trainers.runs import Run, curves_png, gather_runs, is_number, snapshots
 
 N_SNAPSHOTS = 6          # pretraining snapshots shown
 N_REAL = 16              # real images per target
@@ -104,7 +107,7 @@ def note(text: str) -> str:
 
 
 def fmt(v, spec: str) -> str:
-    return format(v, spec) if _num(v) else "–"
+    return format(v, spec) if is_number(v) else "–"
 
 
 def _img_width(png: bytes, scale: int = 3, cap: int = 520) -> int:
@@ -125,13 +128,13 @@ def build_report(root: str | Path) -> tuple[str, list[str]]:
     parts.append("<h2>Results</h2>")
     rows = [r for r in runs if r.metrics]
     if rows:
-        select = any(_num(r.metrics.get("fid_select")) for r in rows)  # best FID of the finetune log, if given
+        select = any(is_number(r.metrics.get("fid_select")) for r in rows)  # best FID of the finetune log, if given
         parts.append("<table><tr><th>target</th><th>strategy</th><th>FID</th>"
                      + ("<th>FID at selection</th>" if select else "")
                      + "<th>KID ×10³</th><th>kimg</th><th>generated / real images</th></tr>")
         for r in rows:
             m = r.metrics
-            kid = m.get("kid") * 1e3 if _num(m.get("kid")) else None
+            kid = m.get("kid") * 1e3 if is_number(m.get("kid")) else None
             sel = f"<td>{fmt(m.get('fid_select'), '.1f')}</td>" if select else ""
             parts.append(f"<tr><td>{html.escape(r.target)}</td><td>{html.escape(r.strategy)}</td>"
                          f"<td>{fmt(m.get('fid'), '.1f')}</td>{sel}<td>{fmt(kid, '.1f')}</td>"
@@ -157,12 +160,17 @@ def build_report(root: str | Path) -> tuple[str, list[str]]:
         parts.append(note(notes[-1]))
 
     parts.append("<h2>Pretraining snapshots</h2>")
-    snaps = snapshots(root / "runs" / "pretrain")
-    if snaps:
-        parts.append("<p>Generator samples from the same fixed latents as pretraining on Primitives-PS goes on.</p>")
-        for kimg, p in spread(snaps, N_SNAPSHOTS):
-            png = p.read_bytes()
-            parts.append(figure(png, f"after {kimg:g} kimg", _img_width(png, 2, 260)))
+    pre = root / "runs" / "pretrain"
+    # dvc: one pretraining run in runs/pretrain; primps repro: one per synthetic source, runs/pretrain/<source>
+    sources = [("", pre)] if snapshots(pre) else \
+        [(d.name, d) for d in sorted(pre.iterdir()) if d.is_dir() and snapshots(d)] if pre.is_dir() else []
+    if sources:
+        parts.append("<p>Generator samples from the same fixed latents as pretraining goes on.</p>")
+        for name, folder in sources:
+            for kimg, p in spread(snapshots(folder), N_SNAPSHOTS):
+                png = p.read_bytes()
+                what = f"{name}, after {kimg:g} kimg" if name else f"after {kimg:g} kimg"
+                parts.append(figure(png, what, _img_width(png, 2, 260)))
     else:
         notes.append("no pretraining snapshots found (runs/pretrain/grid-*.png)")
         parts.append(note(notes[-1]))

@@ -119,10 +119,47 @@ def test_report_bad_input_is_one_line(argv, message, capsys, tmp_path):
     assert not (tmp_path / "report.txt").exists()
 
 
+def make_repro_tree(root: Path, target: str = "grumpy_cat", arms=("scratch", "primitives-ps")) -> None:
+    """A run tree as `primps repro` leaves it: the same run layout as dvc's, its paths from repro's own Layout,
+    several pretraining sources and no params.yaml."""
+    from primps.stages.repro.command import Layout
+
+    L = Layout(root)
+    _shard(L.data(target) / "shard-000000.tar", 5)
+    for src in ("pinknoise", "primitives-ps"):
+        for k in ("000000k500", "000001k000"):
+            _png(L.pretrain(src) / f"grid-{k}.png", seed=len(src))
+    for i, arm in enumerate(arms):
+        ft, ev = L.finetune(arm, target), L.eval(arm, target)
+        ft.mkdir(parents=True)
+        (ft / "fid.jsonl").write_text("".join(json.dumps({"kimg": k, "fid": 200 - 10 * k - i, "seed": 0}) + "\n"
+                                              for k in (0, 0.5, 1.0)))
+        _png(ev / "samples.png", seed=i)
+        (ev / "metrics.json").write_text(json.dumps({"fid": 150.25 - i, "kid": 0.1, "kimg": 1.0, "n_gen": 64,
+                                                     "n_real": 100}))
+
+
+def test_report_reads_a_repro_tree_like_a_dvc_tree(tmp_path):
+    make_repro_tree(tmp_path)
+    found = runs.gather_runs(tmp_path)
+    assert [(r.target, r.strategy, len(r.log)) for r in found] == [("grumpy_cat", "scratch", 3),
+                                                                  ("grumpy_cat", "primitives-ps", 3)]
+    page, notes = report.build_report(tmp_path)
+    assert re.search(r"<td>grumpy_cat</td><td>primitives-ps</td><td>149\.2</td>", page)
+    assert "grumpy_cat: real training images" in page and "grumpy_cat: FID vs kimg" in page
+    assert "pinknoise, after 1 kimg" in page and "primitives-ps, after 0.5 kimg" in page
+    assert notes == ["no preview grid found (runs/preview.png or preview.png)"]
+    # and a dvc tree, for comparison, by the same reader
+    make_run_tree(tmp_path / "dvc")
+    assert [(r.target, r.strategy) for r in runs.gather_runs(tmp_path / "dvc")] == [("obama", "scratch"),
+                                                                                  ("obama", "full")]
+
+
 def test_split_key_and_spread():
     assert runs.split_key("grumpy_cat-freezed", {}) == ("grumpy_cat", "freezed")
     assert runs.split_key("my-cat-full", {"my-cat-full": "my-cat"}) == ("my-cat", "full")
     assert runs.split_key("odd", {}) == ("odd", "?")
+    assert runs.split_key("grumpy_cat-primitives-ps", {}, ("grumpy_cat", "grumpy")) == ("grumpy_cat", "primitives-ps")
     assert report.spread(list(range(10)), 4) == [0, 3, 6, 9]
     assert report.spread([1, 2], 6) == [1, 2]
     assert runs.snapshot_kimg(Path("grid-000012k064.png")) == pytest.approx(12.064)

@@ -11,7 +11,7 @@ from PIL import Image
 from primps.stages.cli import main as primps
 from primps.stages.repro.jobs import Job, JobRunner
 from primps.stages.repro.plan import Speed, pick_concurrency, solve, steady_sec_per_kimg
-from primps.trainers.runs import read_curve
+from primps.trainers.runs import read_fid_log
 
 
 @pytest.fixture(scope="module")
@@ -111,12 +111,12 @@ def test_steady_speed_skips_warmup_and_bad_lines(tmp_path):
     assert steady_sec_per_kimg(tmp_path / "missing.jsonl") is None
 
 
-def test_read_curve_keeps_one_point_per_kimg(tmp_path):
+def test_read_fid_log_keeps_one_point_per_kimg(tmp_path):
     p = tmp_path / "fid.jsonl"
     p.write_text("\n".join([json.dumps({"kimg": 0.5, "fid": 90.0}), json.dumps({"kimg": 1.0, "fid": 80.0}),
                             json.dumps({"kimg": 0.5, "fid": 85.0}), json.dumps({"kimg": 1.5, "fid": math.nan}),
                             '{"kimg": 2.0, "fi']) + "\n")   # a resumed run repeats 0.5; a kill cut the last line
-    assert [(r["kimg"], r["fid"]) for r in read_curve(p)] == [(0.5, 85.0), (1.0, 80.0)]
+    assert [(r["kimg"], r["fid"]) for r in read_fid_log(p)] == [(0.5, 85.0), (1.0, 80.0)]
 
 
 def test_runner_resumes_from_a_checkpoint_only_when_there_is_one(tmp_path):

@@ -1,9 +1,20 @@
-"""Readers of what training runs leave on disk, and the one FID-curves figure.
+"""The one reader of what training runs leave on disk, and the one FID-curves figure.
 
-* ``fid.jsonl`` (finetune's FID-vs-kimg log): ``read_jsonl``, ``read_curve``, ``read_fid_log``;
+Run layout (written by ``dvc.yaml`` and by ``primps repro`` alike; ``RUN_LAYOUT``)::
+
+    data/real/<target>/          the ingested low-shot set (manifest.json, shard-*.tar)
+    runs/pretrain/               pretraining (dvc: one run; repro: one sub-folder per synthetic source)
+    runs/finetune/<target>-<arm>/   finetune: fid.jsonl, best.pt, last.pt, grid-*.png
+    eval/<target>-<arm>/         evaluate: metrics.json, info.json, samples.png, fid_curve.png
+
+``<arm>`` is what the finetune started from: ``scratch``, ``full``/``freezed`` (dvc's strategies), or the synthetic
+source of the pretrained generator (repro's ``pinknoise``, ``primitives-ps``, ...).
+
+* ``fid.jsonl`` (finetune's FID-vs-kimg log): ``read_fid_log``;
 * ``metrics.json`` / ``info.json`` (evaluate): ``read_json``;
-* run folders (``runs/finetune/<run>/``, ``eval/<run>/``): ``gather_runs`` -> ``Run``; trainer snapshots ``snapshots``;
-* FID against kimg: ``curves_png`` (one line per run) and ``plot_fid_curve`` (one run, with a marked evaluation).
+* checkpoint metadata: ``checkpoint_strategy`` (via ``trainers.checkpoint.read_metadata``, no torch);
+* run folders: ``gather_runs`` -> ``Run``; trainer snapshots ``snapshots``;
+* FID against kimg: ``curves_png``.
 """
 
 from __future__ import annotations
@@ -16,24 +27,75 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from primps.pipeline.atomic import atomic_write
 from primps.pipeline.errors import UsageError
 
 STRATEGIES = ("scratch", "full", "freezed")
 GRID_RE = re.compile(r"grid-(\d+)k(\d+)\.png$")
 
 
-# ------------------------------------------------------------------------------------------------- gathering
+def run_key(target: str, arm: str) -> str:
+    """The folder name of one finetune run and its evaluation: ``<target>-<arm>``."""
+    return f"{target}-{arm}"
 
-@dataclass
-class Run:
-    """One finetune run (target x strategy) and what the pipeline wrote for it."""
-    key: str
-    target: str
-    strategy: str
-    log: list[dict] = field(default_factory=list)       # fid.jsonl records with numeric kimg and fid
-    metrics: dict | None = None                          # eval/<key>/metrics.json
-    samples: Path | None = None                          # eval/<key>/samples.png, else the last finetune grid
+
+# ------------------------------------------------------------------------------------------------------ files
+
+def is_number(v) -> bool:
+    """A finite int or float (not a bool)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def num_or_none(v) -> float | None:
+    return float(v) if is_number(v) else None
+
+
+def read_json(path: Path) -> dict:
+    """A JSON object file (metrics.json, info.json); {} when missing, unreadable or not an object."""
+    try:
+        d = json.loads(Path(path).read_text(encoding="utf-8"))
+        return d if isinstance(d, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def read_fid_log(path: str | os.PathLike, strict: bool = False) -> list[dict]:
+    """``fid.jsonl`` records with a numeric kimg and a finite fid, one per kimg (a resumed run's repeat wins),
+    sorted by kimg. Lenient by default (a missing file is [], a line cut by a kill is skipped); ``strict`` (a log
+    the user named, e.g. ``evaluate --log``) raises UsageError for a missing file, a bad line or no records."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        if strict:
+            raise UsageError(f"FID log not found: {path}") from None
+        return []
+    by_kimg: dict[float, dict] = {}
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            r = json.loads(line)
+        except ValueError:
+            if strict:
+                raise UsageError(f"{path}:{n}: not a JSON record") from None
+            continue
+        if isinstance(r, dict) and is_number(r.get("kimg")) and is_number(r.get("fid")):
+            by_kimg[round(float(r["kimg"]), 4)] = r
+    if strict and not by_kimg:
+        raise UsageError(f"FID log {path} has no records with 'kimg' and 'fid'")
+    return [by_kimg[k] for k in sorted(by_kimg)]
+
+
+def checkpoint_strategy(ckpt: str | os.PathLike) -> str | None:
+    """The finetune strategy (scratch / full / freezed) recorded in a checkpoint's metadata (read without torch);
+    None if absent or unreadable."""
+    from primps.trainers.checkpoint import read_metadata
+
+    try:
+        st = read_metadata(ckpt)
+    except UsageError:  # only a title depends on it
+        return None
+    return (st.get("extra") or {}).get("strategy")
 
 
 def snapshot_kimg(path: Path) -> float | None:
@@ -43,24 +105,22 @@ def snapshot_kimg(path: Path) -> float | None:
 
 
 def snapshots(folder: Path) -> list[tuple[float, Path]]:
-    out = [(k, p) for p in folder.glob("grid-*.png") if (k := snapshot_kimg(p)) is not None]
+    """(kimg, path) of a run folder's sample grids, in training order."""
+    out = [(k, p) for p in Path(folder).glob("grid-*.png") if (k := snapshot_kimg(p)) is not None]
     return sorted(out)
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    recs = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            r = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(r, dict) and _num(r.get("kimg")) and _num(r.get("fid")):
-            recs.append(r)
-    return sorted(recs, key=lambda r: r["kimg"])
+# ------------------------------------------------------------------------------------------------- run folders
 
-
-def _num(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+@dataclass
+class Run:
+    """One finetune run (target x arm) and what the pipeline wrote for it."""
+    key: str
+    target: str
+    strategy: str                                        # the arm: a strategy (dvc) or the pretraining source
+    log: list[dict] = field(default_factory=list)       # fid.jsonl records with numeric kimg and fid
+    metrics: dict | None = None                          # eval/<key>/metrics.json
+    samples: Path | None = None                          # eval/<key>/samples.png, else the last finetune grid
 
 
 def run_names(root: Path) -> dict[str, str]:
@@ -77,34 +137,38 @@ def run_names(root: Path) -> dict[str, str]:
         return {}
 
 
-def split_key(key: str, targets: dict[str, str]) -> tuple[str, str]:
+def split_key(key: str, targets: dict[str, str], known: tuple[str, ...] = ()) -> tuple[str, str]:
+    """(target, arm) of a run key: from params.yaml's runs (``targets``), else the longest known target name
+    (``known``: the folders under data/real/) that prefixes it, else ``<target>-<strategy>``."""
     target = targets.get(key)
     if target and key.startswith(target + "-"):
         return target, key[len(target) + 1:]
     if target:
         return target, key
+    for t in sorted(known, key=len, reverse=True):
+        if key.startswith(t + "-") and len(key) > len(t) + 1:
+            return t, key[len(t) + 1:]
     head, _, tail = key.rpartition("-")
     return (head, tail) if head and tail in STRATEGIES else (key, "?")
 
 
 def gather_runs(root: Path) -> list[Run]:
+    """Every finetune run of a run tree (RUN_LAYOUT), sorted by target, then scratch, full, freezed, others."""
+    root = Path(root)
     targets = run_names(root)
+    real = root / "data" / "real"
+    known = tuple(d.name for d in real.iterdir() if d.is_dir()) if real.is_dir() else ()
     keys = set()
     for base in (root / "runs" / "finetune", root / "eval"):
         if base.is_dir():
             keys |= {d.name for d in base.iterdir() if d.is_dir()}
     runs = []
     for key in sorted(keys):
-        target, strategy = split_key(key, targets)
+        target, strategy = split_key(key, targets, known)
         run = Run(key, target, strategy)
         ft, ev = root / "runs" / "finetune" / key, root / "eval" / key
-        if (ft / "fid.jsonl").is_file():
-            run.log = read_jsonl(ft / "fid.jsonl")
-        if (ev / "metrics.json").is_file():
-            try:
-                run.metrics = json.loads((ev / "metrics.json").read_text())
-            except ValueError:
-                run.metrics = None
+        run.log = read_fid_log(ft / "fid.jsonl")
+        run.metrics = read_json(ev / "metrics.json") or None
         if (ev / "samples.png").is_file():
             run.samples = ev / "samples.png"
         elif snaps := snapshots(ft):
@@ -114,112 +178,14 @@ def gather_runs(root: Path) -> list[Run]:
     return sorted(runs, key=lambda r: (r.target, order.get(r.strategy, 99), r.strategy))
 
 
-def read_curve(path: Path) -> list[dict]:
-    """``fid.jsonl`` records with numeric kimg and finite fid, one per kimg (a resumed run's repeat wins), sorted."""
-    by_kimg: dict[float, dict] = {}
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return []
-    for line in lines:
-        try:
-            r = json.loads(line)
-        except ValueError:
-            continue   # a line cut by a kill
-        if isinstance(r, dict) and isinstance(r.get("kimg"), (int, float)) \
-                and isinstance(r.get("fid"), (int, float)) and math.isfinite(r["fid"]):
-            by_kimg[round(float(r["kimg"]), 4)] = r
-    return [by_kimg[k] for k in sorted(by_kimg)]
-
-
-def read_json(path: Path) -> dict:
-    try:
-        d = json.loads(Path(path).read_text(encoding="utf-8"))
-        return d if isinstance(d, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def num_or_none(v) -> float | None:
-    return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
-
-
-def read_fid_log(path: str | os.PathLike) -> list[dict]:
-    """Records with numeric ``kimg`` and finite ``fid`` from a JSONL log, sorted by kimg."""
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"FID log not found: {path}")
-    recs = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            r = json.loads(line)
-        except ValueError:
-            raise UsageError(f"{path}:{n}: not a JSON record") from None
-        if isinstance(r, dict) and isinstance(r.get("kimg"), (int, float)) and isinstance(r.get("fid"), (int, float)) \
-                and math.isfinite(r["fid"]):
-            recs.append(r)
-    if not recs:
-        raise UsageError(f"FID log {path} has no records with 'kimg' and 'fid'")
-    return sorted(recs, key=lambda r: r["kimg"])
-
-
-def plot_fid_curve(records: list[dict], path: str | os.PathLike, mark: tuple[float, float] | None = None,
-                   title: str = "FID vs kimg") -> Path:
-    """Line plot of fid against kimg (Agg backend), optional marked point (kimg, fid).
-
-    The x axis starts at 0 and spans at least the logged range, so a short run does not get a zoomed-in axis such as
-    0.19..0.21; labels say what the units are.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6, 4), dpi=100)
-    ax = fig.add_subplot()
-    xs, ys = [r["kimg"] for r in records], [r["fid"] for r in records]
-    ax.plot(xs, ys, marker="o", ms=4, label="finetune log (selection)")
-    if mark is not None and all(math.isfinite(v) for v in mark):
-        ax.scatter([mark[0]], [mark[1]], color="red", zorder=3, label="this evaluation")
-        xs, ys = xs + [mark[0]], ys + [mark[1]]
-    best = min(records, key=lambda r: r["fid"])
-    ax.annotate(f"best {best['fid']:.1f} @ {best['kimg']:g} kimg", (best["kimg"], best["fid"]),
-                textcoords="offset points", xytext=(0, -14), ha="center", fontsize=8)
-    span = max(xs) if max(xs) > 0 else 1.0
-    ax.set_xlim(0, span * 1.05)
-    lo, hi = min(ys), max(ys)
-    pad = max((hi - lo) * 0.15, abs(hi) * 0.02, 1.0)
-    ax.set_ylim(lo - pad, hi + pad)
-    ax.set_xlabel("training progress (kimg = thousands of real images shown)")
-    ax.set_ylabel("FID (lower is better)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    path = Path(path)
-    atomic_write(path, lambda p: fig.savefig(p, format="png"))
-    return path
-
-
-def checkpoint_strategy(ckpt: str | os.PathLike) -> str | None:
-    """The finetune strategy (scratch / full / freezed) recorded in a checkpoint's metadata (read without torch);
-    None if absent or unreadable."""
-    from primps.trainers.checkpoint import read_metadata
-
-    try:
-        st = read_metadata(ckpt)
-    except UsageError:  # only a title depends on it
-        return None
-    return (st.get("extra") or {}).get("strategy")
-
-
 # --------------------------------------------------------------------------------------------------- drawing
 
-def curves_png(title: str, curves: dict[str, list[tuple[float, float]]], legend_title: str | None = None) -> bytes:
+def curves_png(title: str, curves: dict[str, list[tuple[float, float]]], legend_title: str | None = None,
+               mark: tuple[float, float] | None = None) -> bytes:
     """FID against kimg, one labelled line per entry of ``curves`` ({label: [(kimg, fid), ...]}), on one set of
-    axes with the x axis from 0: the one FID-curves picture of the report and of ``primps repro``."""
+    axes with the x axis from 0 (so a short run does not get a zoomed-in axis such as 0.19..0.21), optionally a
+    marked point (kimg, fid) labelled "this evaluation"; a single curve gets its best point annotated. The one
+    FID-curves picture: the report's, ``primps repro``'s fid_<target>.png and evaluate's fid_curve.png."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -227,16 +193,33 @@ def curves_png(title: str, curves: dict[str, list[tuple[float, float]]], legend_
 
     fig = Figure(figsize=(6.4, 4.2), dpi=100)
     ax = fig.add_subplot()
+    xs, ys = [], []
     for label, points in curves.items():
         if points:
             ax.plot([x for x, _ in points], [y for _, y in points], marker="o", ms=4, label=label)
+            xs += [x for x, _ in points]
+            ys += [y for _, y in points]
+    drawn = [p for p in curves.values() if p]
+    if len(drawn) == 1:
+        bx, by = min(drawn[0], key=lambda p: p[1])
+        ax.annotate(f"best {by:.1f} @ {bx:g} kimg", (bx, by), textcoords="offset points", xytext=(0, -14),
+                    ha="center", fontsize=8)
+    if mark is not None and all(math.isfinite(v) for v in mark):
+        ax.scatter([mark[0]], [mark[1]], color="red", zorder=3, label="this evaluation")
+        xs, ys = xs + [mark[0]], ys + [mark[1]]
+    if xs:
+        ax.set_xlim(0, (max(xs) if max(xs) > 0 else 1.0) * 1.05)
+        lo, hi = min(ys), max(ys)
+        pad = max((hi - lo) * 0.15, abs(hi) * 0.02, 1.0)
+        ax.set_ylim(lo - pad, hi + pad)
+    else:
+        ax.set_xlim(left=0)
     ax.set_xlabel("training progress (kimg = thousands of real images shown)")
     ax.set_ylabel("FID (lower is better)")
     ax.set_title(title)
-    ax.set_xlim(left=0)
     ax.grid(alpha=0.3)
-    if any(curves.values()):
-        ax.legend(title=legend_title)
+    if xs:
+        ax.legend(title=legend_title, fontsize=8, loc="best")
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")

@@ -5,10 +5,12 @@ It runs `primps` sub-commands as subprocesses (``stages/repro/jobs.py``), a few 
 ``ingest`` per target, ``pretrain`` per synthetic source, ``finetune`` per arm x target, ``evaluate`` (best
 checkpoint re-scored on a fresh seed) per arm x target. Layout of ``--out``::
 
-    data/<target>/            ingested low-shot set (manifest.json)
+    data/real/<target>/       ingested low-shot set (manifest.json)
     runs/pretrain/<source>/   pretraining (last.pt, stats.jsonl, grids)
-    runs/finetune/<arm>/<target>/   finetune (fid.jsonl, best.pt, last.pt)
-    eval/<arm>/<target>/      metrics.json, samples.png
+    runs/finetune/<target>-<arm>/   finetune (fid.jsonl, best.pt, last.pt)
+    eval/<target>-<arm>/      metrics.json, samples.png
+
+(the run layout of ``dvc.yaml`` too, ``trainers/runs.py``, so ``primps report OUT`` reads it)
     calib/                    calibration runs (with --budget-min)
     logs/, state/             one log and one marker per job
     plan.json                 settings, kimg per job, calibration (a rerun reuses it)
@@ -28,6 +30,7 @@ from pathlib import Path
 from primps.pipeline.config import PRESETS as SYNTH_PRESETS
 from primps.pipeline.atomic import atomic_write_json
 from primps.pipeline.errors import UsageError
+from primps.trainers.runs import run_key
 
 ARMS = {"scratch": None, "pinknoise": "pinknoise", "primitives-ps": "primitives-ps", "primitives": "primitives",
         "primitives-s": "primitives-s"}
@@ -135,7 +138,7 @@ class Layout:
         self.out = Path(out)
 
     def data(self, target: str) -> Path:
-        return self.out / "data" / target
+        return self.out / "data" / "real" / target
 
     def manifest(self, target: str) -> Path:
         return self.data(target) / "manifest.json"
@@ -144,10 +147,10 @@ class Layout:
         return self.out / "runs" / "pretrain" / source
 
     def finetune(self, arm: str, target: str) -> Path:
-        return self.out / "runs" / "finetune" / arm / target
+        return self.out / "runs" / "finetune" / run_key(target, arm)
 
     def eval(self, arm: str, target: str) -> Path:
-        return self.out / "eval" / arm / target
+        return self.out / "eval" / run_key(target, arm)
 
 
 class JobBuilder:

@@ -11,12 +11,12 @@ import time
 from pathlib import Path
 
 from primps.pipeline.atomic import atomic_write, atomic_write_json
-from primps.trainers.runs import curves_png, num_or_none, read_curve, read_json
+from primps.trainers.runs import curves_png, num_or_none, read_fid_log, read_json, snapshots
 
 
 def cell(arm: str, target: str, paths: dict, states: dict) -> dict:
     """One arm x target entry from the run folder, FID log, evaluation and job markers."""
-    curve = read_curve(paths["run"] / "fid.jsonl")
+    curve = read_fid_log(paths["run"] / "fid.jsonl")
     best = min(curve, key=lambda r: r["fid"]) if curve else None
     ev = read_json(paths["eval"] / "metrics.json")
     info = {**ev, **read_json(paths["eval"] / "info.json")}   # seeds live in info.json since the trainer issue
@@ -87,11 +87,6 @@ def small_grid(src: Path, dst: Path, max_side: int = 512) -> bool:
         return False
 
 
-def latest_grid(run_dir: Path) -> Path | None:
-    grids = sorted(Path(run_dir).glob("grid-*.png"))
-    return grids[-1] if grids else None
-
-
 def write_all(out: Path, header: dict, layout: dict, states: dict, started: float, complete: bool) -> dict:
     """Refresh every result file under ``out``. ``layout[(arm, target)]`` = {"run": dir, "eval": dir};
     ``states[(arm, target)]`` = {"pretrain"|"finetune"|"evaluate": job marker}."""
@@ -101,7 +96,8 @@ def write_all(out: Path, header: dict, layout: dict, states: dict, started: floa
     for c in cells:
         paths = layout[(c["arm"], c["target"])]
         src = paths["eval"] / "samples.png"
-        src = src if src.is_file() else latest_grid(paths["run"])
+        grids = snapshots(paths["run"])
+        src = src if src.is_file() else (grids[-1][1] if grids else None)
         name = f"samples_{c['arm']}_{c['target']}.png"
         c["samples"] = name if src is not None and small_grid(src, out / name) else None
     for target in dict.fromkeys(c["target"] for c in cells):
