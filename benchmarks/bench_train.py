@@ -1,8 +1,8 @@
 """Training throughput of the StyleGAN2 trainer for any preset and device; prints one JSON object.
 
-    python benchmarks/bench_train.py --preset cpu-smoke --device cpu --kimg-steps 16
-    python benchmarks/bench_train.py --preset lowshot256 --device cuda --batch 16 [--bf16] [--compile] [--kimg-steps N]
-    python benchmarks/bench_train.py --preset lowshot256 --device cuda --batch 16 --bf16 --kimg-steps 16 \
+    python benchmarks/bench_train.py --train-preset cpu-smoke --device cpu --kimg-steps 16
+    python benchmarks/bench_train.py --train-preset lowshot256 --device cuda --batch 16 [--bf16] [--compile] [--kimg-steps N]
+    python benchmarks/bench_train.py --train-preset lowshot256 --device cuda --batch 16 --bf16 --kimg-steps 16 \
         --matrix conv-ops=torch,custom compile=off,on
 
 ``--matrix KEY=V1,V2 ...`` runs every combination (keys: conv-ops, compile, precision, fused-modconv) one after the
@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     from primps.trainers.presets import preset_names
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", default="cpu-smoke", choices=preset_names())
+    p.add_argument("--train-preset", "--preset", dest="preset", default="cpu-smoke", choices=preset_names())
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--kimg-steps", "--steps", dest="steps", type=int, default=16,
                    help="timed steps (a multiple of the R1 interval is fairest)")

@@ -135,7 +135,7 @@ class SynthConfig:
     def from_dict(cls, d: Any) -> "SynthConfig":
         """Build and validate from a mapping; unknown keys and wrong types raise ConfigError naming the key.
 
-        An optional ``preset`` key (a name in PRESETS) supplies values for the fields the mapping does not set."""
+        An optional ``preset`` key (a name in SYNTH_PRESETS) supplies values for the fields the mapping does not set."""
         if d is None:
             d = {}
         if not isinstance(d, dict):
@@ -143,9 +143,9 @@ class SynthConfig:
         d = dict(d)
         preset = d.pop("preset", None)
         if preset is not None:
-            if not isinstance(preset, str) or preset not in PRESETS:
-                raise ConfigError(f"unknown synthesizer preset {preset!r} (choose from {', '.join(PRESETS)})")
-            d = {**PRESETS[preset], **d}
+            if not isinstance(preset, str) or preset not in SYNTH_PRESETS:
+                raise ConfigError(f"unknown synthesizer preset {preset!r} (choose from {', '.join(SYNTH_PRESETS)})")
+            d = {**SYNTH_PRESETS[preset], **d}
         known = {f.name: f for f in fields(cls)}
         kwargs: dict[str, Any] = {}
         for key, value in d.items():
@@ -297,7 +297,7 @@ def with_overrides(cfg: SynthConfig, **changes: Any) -> SynthConfig:
 #: Named presets: each is a set of SynthConfig field values applied over the defaults (the paper's look is the
 #: default). ``clean``: the corrections of SPEC.md section 8 (RGB flat backgrounds, lines in every orientation,
 #: centred salient rectangles, particle positions and bounds from the image size); everything else as the paper.
-PRESETS: dict[str, dict[str, Any]] = {
+SYNTH_PRESETS: dict[str, dict[str, Any]] = {
     "paper": {},
     "clean": {"grey_background": False, "sorted_line_endpoints": False, "particle_bounds": "image",
               "salient_rect_by_corner": False, "salient_mask_per_channel": False},
@@ -310,8 +310,8 @@ def resolve_synth_config(config_path: str | Path | None = None, section: str | N
     """The one way every command turns its synthesizer options into a SynthConfig: defaults, then the preset's
     values (``preset``, else the file's ``preset:`` key), then the YAML file's fields (``--config``), then the
     explicit ``variant`` / ``resolution`` overrides."""
-    if preset is not None and preset not in PRESETS:
-        raise ConfigError(f"unknown synthesizer preset {preset!r} (choose from {', '.join(PRESETS)})")
+    if preset is not None and preset not in SYNTH_PRESETS:
+        raise ConfigError(f"unknown synthesizer preset {preset!r} (choose from {', '.join(SYNTH_PRESETS)})")
     data = load_config_mapping(config_path, section) if config_path else {}
     if preset is not None:
         if not isinstance(data, dict):
@@ -342,6 +342,6 @@ def load_synth_config(path: str | None, preset: str | None = None):
     return resolve_synth_config(path, config_section(path), preset=preset)
 
 
-__all__ = ["GENERATOR_VERSION", "PRESETS", "resolve_synth_config", "load_synth_config", "config_section", "VARIANTS",
+__all__ = ["GENERATOR_VERSION", "SYNTH_PRESETS", "resolve_synth_config", "load_synth_config", "config_section", "VARIANTS",
            "SIZE_POLICIES", "NOISE_UNITS", "PARTICLE_BOUNDS", "SALIENT_KINDS", "SynthConfig", "load_config", "config_hash",
            "load_config_mapping", "parse_resolution", "with_overrides", "ConfigError"]

@@ -35,7 +35,9 @@ import numpy as np
 IMAGE_EXTS = ("png", "jpg", "jpeg", "npy")
 
 
-def _rank_world() -> tuple[int, int]:
+def rank_world() -> tuple[int, int]:
+    """(rank, world size): from torch.distributed when initialised, else env RANK / WORLD_SIZE (torchrun). The
+    one helper for it: the loader, the stream, the trainer and the metrics ask here."""
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
@@ -120,7 +122,7 @@ class ManifestDataset(_make_base()):  # type: ignore[misc]
 
     def shard_urls(self) -> Iterator[str]:
         """The shard paths this (rank, worker) reads this epoch (infinite when resampled)."""
-        rank, world = _rank_world()
+        rank, world = rank_world()
         wid, nw = _worker()
         if self.resampled:
             rng = np.random.default_rng([self.seed, rank, wid, 0x5EED])
@@ -136,7 +138,7 @@ class ManifestDataset(_make_base()):  # type: ignore[misc]
     def __iter__(self):
         import webdataset as wds
 
-        rank, _ = _rank_world()
+        rank, _ = rank_world()
         wid, _ = _worker()
         it = wds.tarfile_to_samples()(({"url": u} for u in self.shard_urls()))
         if self.shuffle > 0:

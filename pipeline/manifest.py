@@ -29,6 +29,7 @@ dict); methods ``shard_dir()`` and ``shard_paths()`` (absolute paths).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -43,6 +44,13 @@ MANIFEST_FORMAT = "primps-manifest-v1"
 KINDS = ("synthetic", "ingest")
 SHARD_DIR_MANIFEST = "manifest.json"
 WIDS_INDEX_NAME = "wids-index.json"
+
+
+def make_dataset_id(prefix: str, payload: dict) -> str:
+    """The one dataset-id recipe: ``<prefix>-`` + 16 hex of sha256 over the canonical JSON of ``payload`` (what
+    defines the data). ``synth-`` (render), ``real-`` (ingest), ``stream-`` (pretrain --stream)."""
+    blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+    return f"{prefix}-" + hashlib.sha256(blob).hexdigest()[:16]
 CARD_NAME = "README.md"
 
 

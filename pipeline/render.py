@@ -17,7 +17,6 @@ progress=True) -> Path`` (the manifest), ``render_shard_task(...)`` (one shard; 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
@@ -60,8 +59,9 @@ class RenderSpec:
         payload = {"config_hash": self.config_hash, "seed": self.seed, "n_images": self.n_images,
                    "shard_size": self.shard_size, "format": self.image_format,
                    "quality": self.quality if self.image_format == "jpg" else None}
-        blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
-        return "synth-" + hashlib.sha256(blob).hexdigest()[:16]
+        from primps.pipeline.manifest import make_dataset_id
+
+        return make_dataset_id("synth", payload)
 
     @property
     def out_name(self) -> str:

@@ -18,28 +18,20 @@ Index split (so that rank/worker counts never change the pixels of a global batc
 
 from __future__ import annotations
 
-import hashlib
-import os
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
 from primps.pipeline.config import SynthConfig, config_hash
 from primps.pipeline.errors import UsageError
-
-
-def _rank_world() -> tuple[int, int]:
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+from primps.pipeline.loader import rank_world
 
 
 def dataset_id(cfg: SynthConfig, seed: int) -> str:
-    """'stream-<16 hex>' from the synthesizer config hash and the seed."""
-    blob = f"{config_hash(cfg)}:{int(seed)}".encode()
-    return "stream-" + hashlib.sha256(blob).hexdigest()[:16]
+    """'stream-<16 hex>' from the synthesizer config hash and the seed (``manifest.make_dataset_id``)."""
+    from primps.pipeline.manifest import make_dataset_id
+
+    return make_dataset_id("stream", {"config_hash": config_hash(cfg), "seed": int(seed)})
 
 
 def batch_indices(global_batch: int, batch_size: int) -> range:
@@ -65,7 +57,7 @@ class SynthStream(_base()):  # type: ignore[misc]
 
     def global_batches(self, worker: int = 0, num_workers: int = 1):
         """Global batch numbers this (rank, worker) renders, in order (infinite)."""
-        rank, world = _rank_world()
+        rank, world = rank_world()
         rank = self.rank if self.rank is not None else rank
         world = self.world if self.world is not None else world
         j = self.start_batch + worker

@@ -11,7 +11,7 @@ on batch, order, process or worker count. Draw order within a sample (fixed, doc
    rectangle corner, angle.
 
 What is drawn follows the published generator (../shared/reference/official-256/SPEC.md) with every deviation a
-SynthConfig field; see SynthConfig for the quirk switches and pipeline.config.PRESETS for ``paper`` and ``clean``.
+SynthConfig field; see SynthConfig for the quirk switches and pipeline.config.SYNTH_PRESETS for ``paper`` and ``clean``.
 """
 
 from __future__ import annotations

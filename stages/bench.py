@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from primps.pipeline.config import PRESETS as SYNTH_PRESETS
+from primps.pipeline.config import SYNTH_PRESETS
 from primps.stages import checks
 from primps.stages.cli import hidden_alias
 
@@ -35,8 +35,9 @@ def _register_synth(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--variant", default="primitives-ps", help="synth variant")
     p.add_argument("--seed", type=int, default=0, help="dataset seed")
     p.add_argument("--config", default=None, help="synth config YAML (as for `primps preview`)")
-    p.add_argument("--preset", default=None, choices=list(SYNTH_PRESETS),
+    p.add_argument("--synth-preset", default=None, choices=list(SYNTH_PRESETS),
                    help="synth preset (paper, clean)")
+    hidden_alias(p, "--preset", dest="synth_preset", choices=list(SYNTH_PRESETS))
     p.set_defaults(func=run_synth)
 
 
@@ -57,7 +58,7 @@ def run_synth(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    cfg = load_synth_config(args.config, args.preset).replace(height=h, width=w, variant=args.variant)
+    cfg = load_synth_config(args.config, args.synth_preset).replace(height=h, width=w, variant=args.variant)
     warm_up(cfg)
     canvas = np.empty((h, w, 3), dtype=np.uint8)
     render_into(cfg, args.seed, 10**9, canvas)  # warm the FFT plan cache at this size

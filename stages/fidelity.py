@@ -1,6 +1,6 @@
 """`primps fidelity`: how close is a synthetic distribution to a reference set of images?
 
-Compares N images drawn from a synth config (``--config/--preset/--variant/--resolution``, indices 0..N-1 under
+Compares N images drawn from a synth config (``--config/--synth-preset/--variant/--resolution``, indices 0..N-1 under
 ``--seed``) or read from a shard manifest (``--manifest``) with a reference tar or folder of images: FID and KID with
 the project's Inception features (trainers.metrics, offline), and the per-image statistics of
 pipeline.imagestats side by side with z-scores. Prints a table; ``--json`` also writes it all as JSON. Reference
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from primps.pipeline.config import PRESETS as SYNTH_PRESETS
+from primps.pipeline.config import SYNTH_PRESETS
 from primps.pipeline.errors import UsageError
 from primps.pipeline.reference import (decode_rgb, image_features, load_reference, manifest_images,
                                         reference_features, reference_members)
@@ -35,8 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--manifest", default=None, help="compare this shard manifest (or shard dir) instead of a config")
     p.add_argument("--images", default=None, help="compare this tar or folder of images instead of a config")
     p.add_argument("--config", default=None, help="synth config YAML (a SynthConfig mapping or a 'synth' section)")
-    p.add_argument("--preset", default=None, choices=list(SYNTH_PRESETS),
+    p.add_argument("--synth-preset", default=None, choices=list(SYNTH_PRESETS),
                    help="synth preset (paper, clean)")
+    hidden_alias(p, "--preset", dest="synth_preset", choices=list(SYNTH_PRESETS))
     p.add_argument("--variant", default=None, help="synth variant (default: the config's)")
     p.add_argument("--resolution", default=None, help="'256' or '256x128' (H x W); default: the config's")
     p.add_argument("-n", "--n-images", dest="n", metavar="N", type=int, default=500,
@@ -75,8 +76,8 @@ def run(args: argparse.Namespace) -> int:
     if args.manifest is not None and args.images is not None:
         raise UsageError("give at most one of --manifest and --images")
     if args.manifest is not None or args.images is not None:
-        if args.config or args.preset or args.variant or args.resolution:
-            raise UsageError("--manifest/--images cannot be combined with --config/--preset/--variant/--resolution")
+        if args.config or args.synth_preset or args.variant or args.resolution:
+            raise UsageError("--manifest/--images cannot be combined with --config/--synth-preset/--variant/--resolution")
     if args.images is not None:
         members = reference_members(Path(args.images))[:args.n]
         first = decode_rgb(members[0][1], members[0][0])
@@ -86,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
 
         resolution = tuple(load_manifest(args.manifest).resolution)
     else:
-        cfg = resolve_synth_config(args.config, None, preset=args.preset, variant=args.variant,
+        cfg = resolve_synth_config(args.config, None, preset=args.synth_preset, variant=args.variant,
                                    resolution=args.resolution)
         resolution = (cfg.height, cfg.width)
     ref_path = Path(args.reference)

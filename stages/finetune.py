@@ -14,7 +14,7 @@ from primps.stages.train_options import DEFAULT_PRESET, add_common, make_config,
 
 STRATEGIES = ("scratch", "full", "freezed")
 
-HELP = """Finetune on a low-shot manifest (from `primps ingest`). Strategies: scratch (fresh weights, --preset);
+HELP = """Finetune on a low-shot manifest (from `primps ingest`). Strategies: scratch (fresh weights, --train-preset);
 full (load G, D, G_ema from --init and train everything, as in TransferGAN); freezed (as full, but the first
 --freeze-d K discriminator blocks, counted from the image input side, stay frozen, as in FreezeD). Optimizers and the
 kimg counter start fresh; the path-length running mean carries over from --init. DiffAugment is on by default. The
@@ -37,7 +37,9 @@ def register(subparsers) -> None:
     p.add_argument("--strategy", choices=STRATEGIES, default=None,
                    help="scratch, full or freezed (default: full with --init, scratch otherwise)")
     p.add_argument("--freeze-d", type=int, default=None, help="freezed: number of D blocks to freeze")
-    p.add_argument("--preset", default=DEFAULT_PRESET, choices=preset_names(), help="config preset for scratch")
+    p.add_argument("--train-preset", default=DEFAULT_PRESET, choices=preset_names(),
+                   help="training config preset for scratch")
+    hidden_alias(p, "--preset", dest="train_preset", choices=preset_names())
     p.add_argument("--resolution", type=int, default=None,
                    help="scratch only: override the preset's resolution (must match the manifest)")
     p.add_argument("--diffaug", default="color,translation,cutout", help="DiffAugment policy ('' = off)")
@@ -117,7 +119,7 @@ def train_config(args, strategy: str):
     if ckpt:  # (resolve_strategy: scratch takes no --init)
         info = checks.checkpoint_info(ckpt, flag)
         return make_config(args, TrainConfig.from_dict(info["config"])), ckpt, info
-    return make_config(args, get_preset(args.preset)), None, None
+    return make_config(args, get_preset(args.train_preset)), None, None
 
 
 def build_trainer(args, manifest, strategy: str, cfg=None):
@@ -184,7 +186,7 @@ def check_args(args):
     if args.resolution is not None:
         checks.training_resolution(args.resolution, "--resolution")
     cfg, ckpt, info = train_config(args, strategy)
-    checks.same_resolution(manifest, cfg.resolution, f"checkpoint {ckpt}" if ckpt else f"preset {args.preset}")
+    checks.same_resolution(manifest, cfg.resolution, f"checkpoint {ckpt}" if ckpt else f"preset {args.train_preset}")
     if args.resume:
         checks.kimg_to_go(info, args.kimg, args.resume)
     elif strategy == "freezed":

@@ -99,7 +99,8 @@ def ingest(src: str | os.PathLike, out: str | os.PathLike, resolution: int, imag
     """
     from tqdm import tqdm
 
-    from primps.pipeline.manifest import SHARD_DIR_MANIFEST, build_manifest, write_manifest, write_wids_index
+    from primps.pipeline.manifest import (SHARD_DIR_MANIFEST, build_manifest, make_dataset_id, write_manifest,
+                                          write_wids_index)
     from primps.pipeline.shards import check_format, encode_image, write_shard
 
     if isinstance(resolution, bool) or not isinstance(resolution, int) or not MIN_SIDE <= resolution <= MAX_SIDE:
@@ -153,8 +154,7 @@ def ingest(src: str | os.PathLike, out: str | os.PathLike, resolution: int, imag
 
     ident = {"sha256": [d for _, d, _ in kept], "resolution": resolution, "format": image_format,
              "quality": quality if image_format == "jpg" else None, "ingest_version": INGEST_VERSION}
-    dataset_id = "real-" + hashlib.sha256(
-        json.dumps(ident, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+    dataset_id = make_dataset_id("real", ident)
 
     out = Path(out)
     try:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from primps.pipeline.config import PRESETS as SYNTH_PRESETS
+from primps.pipeline.config import SYNTH_PRESETS
 from primps.pipeline.errors import UsageError
 from primps.stages import checks
+from primps.stages.cli import hidden_alias
 from primps.stages.train_options import DEFAULT_PRESET, add_common, make_config, setup_runtime
 
 HELP = """Pretrain StyleGAN2 on a shard manifest (from `primps render`) or, with --stream, on images synthesized on
@@ -33,7 +34,8 @@ def register(subparsers) -> None:
                    help="--stream: synthesizer preset (e.g. paper)")
     p.add_argument("--config", default=None, help="--stream: synthesizer YAML config")
     p.add_argument("--variant", default=None, help="--stream: synthesizer variant override")
-    p.add_argument("--preset", default=DEFAULT_PRESET, choices=preset_names(), help="training config preset")
+    p.add_argument("--train-preset", default=DEFAULT_PRESET, choices=preset_names(), help="training config preset")
+    hidden_alias(p, "--preset", dest="train_preset", choices=preset_names())
     p.add_argument("--diffaug", default=None, help="DiffAugment policy, e.g. color,translation,cutout ('' = off; "
                    "default: the preset's)")
     p.add_argument("--resolution", type=int, default=None,
@@ -59,7 +61,7 @@ def check_model_fits_data(args, manifest):
         checks.kimg_to_go(info, args.kimg, args.resume)
         base, what = TrainConfig.from_dict(info["config"]), f"checkpoint {args.resume}"
     else:
-        base, what = get_preset(args.preset), f"preset {args.preset}"
+        base, what = get_preset(args.train_preset), f"preset {args.train_preset}"
     cfg = make_config(args, base)
     if manifest is not None:
         checks.same_resolution(manifest, cfg.resolution, what)

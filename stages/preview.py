@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from primps.pipeline.config import PRESETS as SYNTH_PRESETS
+from primps.pipeline.config import SYNTH_PRESETS
 from primps.pipeline.grid import make_grid, write_png
 from primps.pipeline.config import VARIANTS
 from primps.pipeline.errors import UsageError
@@ -34,8 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="dataset seed")
     p.add_argument("--config", default=None, help="synth config YAML (a SynthConfig mapping, or a file with a "
                                                   "top-level 'synth' section such as params.yaml)")
-    p.add_argument("--preset", default=None, choices=list(SYNTH_PRESETS),
+    p.add_argument("--synth-preset", default=None, choices=list(SYNTH_PRESETS),
                    help="synth preset: paper (the default look) or clean")
+    hidden_alias(p, "--preset", dest="synth_preset", choices=list(SYNTH_PRESETS))
     p.add_argument("--reference", default=None,
                    help="reference images: a tar or folder of images (one variant), or a folder holding one "
                         "'<variant>-*.tar' per variant (e.g. ../shared/reference/official-256) for --variant all")
@@ -99,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
 
     from primps.pipeline.config import load_synth_config
 
-    cfg = load_synth_config(args.config, args.preset)
+    cfg = load_synth_config(args.config, args.synth_preset)
     h = w = None
     if args.resolution is not None:
         h, w = parse_resolution(args.resolution)

@@ -9,10 +9,11 @@ from __future__ import annotations
 import argparse
 import os
 
-from primps.pipeline.config import PRESETS as SYNTH_PRESETS
+from primps.pipeline.config import SYNTH_PRESETS
 from primps.pipeline.render import make_spec, render_dataset
 from primps.pipeline.shards import DEFAULT_SHARD_SIZE
 from primps.stages import checks
+from primps.stages.cli import hidden_alias
 
 
 def register(subparsers) -> None:
@@ -23,9 +24,10 @@ def register(subparsers) -> None:
                     "sidecar matches) are skipped. Same parameters give byte-identical shards and manifest.")
     p.add_argument("--config", help="synthesizer YAML config (default: the built-in SynthConfig)")
     p.add_argument("--config-section", help="read this top-level key of the YAML file (e.g. synth)")
-    p.add_argument("--preset", choices=list(SYNTH_PRESETS),
+    p.add_argument("--synth-preset", choices=list(SYNTH_PRESETS),
                    help="synthesizer preset: paper (default look) or clean (SPEC.md's corrections); "
                         "the config file's own fields still win")
+    hidden_alias(p, "--preset", dest="synth_preset", choices=list(SYNTH_PRESETS))
     p.add_argument("--resolution", help="override image size: 256 or HxW such as 64x64, each side 16..1024")
     p.add_argument("--variant", help="override variant: pinknoise, primitives, primitives-s, primitives-ps")
     p.add_argument("--seed", type=int, default=0, help="dataset seed; a different seed is a different dataset")
@@ -60,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
                      n_images=args.n_images, shard_size=args.shard_size, image_format=args.image_format,
                      quality=args.quality, root=args.root, manifest_dir=args.manifest_dir,
                      dataset_name=args.dataset_name, resolution=args.resolution, variant=args.variant,
-                     preset=args.preset)
+                     preset=args.synth_preset)
     path = render_dataset(spec, scheduler=args.scheduler, workers=args.workers, progress=not args.no_progress)
     print(path)
     return 0

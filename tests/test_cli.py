@@ -98,4 +98,4 @@ def test_one_default_per_concept():
         "pretrain": ["pretrain", "--manifest", "m", "--kimg", "1", "--out", "o"],
         "finetune": ["finetune", "--manifest", "m", "--kimg", "1", "--out", "o"]}.items()}
     assert defaults["render"].shard_size == defaults["ingest"].shard_size
-    assert defaults["pretrain"].preset == defaults["finetune"].preset
+    assert defaults["pretrain"].train_preset == defaults["finetune"].train_preset

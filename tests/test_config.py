@@ -7,7 +7,7 @@ import json
 import pytest
 
 from primps.pipeline import config as cfgmod
-from primps.pipeline.config import (GENERATOR_VERSION, PRESETS, SynthConfig, config_hash, load_config,
+from primps.pipeline.config import (GENERATOR_VERSION, SYNTH_PRESETS, SynthConfig, config_hash, load_config,
                                     parse_resolution, resolve_synth_config, with_overrides)
 from primps.pipeline.errors import ConfigError, UsageError
 
@@ -139,7 +139,7 @@ def test_with_overrides_ignores_none():
 
 
 def test_presets_paper_is_default_and_clean_switches_the_quirks_off():
-    assert set(PRESETS) == {"paper", "clean"}
+    assert set(SYNTH_PRESETS) == {"paper", "clean"}
     assert resolve_synth_config(preset="paper") == SynthConfig() == resolve_synth_config()
     clean = resolve_synth_config(preset="clean")
     assert not clean.grey_background and not clean.sorted_line_endpoints and clean.particle_bounds == "image"
@@ -148,7 +148,7 @@ def test_presets_paper_is_default_and_clean_switches_the_quirks_off():
     assert paper.grey_background and paper.sorted_line_endpoints and paper.particle_bounds == "scaled"
     assert paper.salient_rect_by_corner and not paper.line_length_decay and not paper.salient_ellipse_rotation
     # a preset is only field values: the same look written out field by field hashes the same
-    assert config_hash(SynthConfig.from_dict(PRESETS["clean"])) == config_hash(clean)
+    assert config_hash(SynthConfig.from_dict(SYNTH_PRESETS["clean"])) == config_hash(clean)
     with pytest.raises(ConfigError, match="preset"):
         resolve_synth_config(preset="nope")
 

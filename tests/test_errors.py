@@ -35,7 +35,7 @@ ROWS: dict[str, dict] = {
         bad=[(["-n", "0"], "--n-images"), (["--seed", "-1"], "--seed"), (["-n", "x"], "invalid int value"),
              (["--resolution", "8"], "resolution"), (["--variant", "stripes"], "--variant"),
              (["--config", "{missing}"], "config file not found"), (["--out", "{work}/p.jpg"], "must end in .png"),
-             (["--preset", "fancy"], "preset")]),
+             (["--synth-preset", "fancy"], "preset")]),
     "bench synth": dict(
         argv=[], outputs={},
         bad=[(["-n", "0"], "--n-images"), (["--variant", "x"], "--variant"), (["--resolution", "8"], "resolution"),
@@ -47,7 +47,7 @@ ROWS: dict[str, dict] = {
              (["--workers", "-1"], "--workers"), (["--format", "gif"], "format"),
              (["--format", "jpg", "--quality", "0"], "quality"), (["--resolution", "8"], "resolution"),
              (["--variant", "x"], "variant"), (["--config", "{missing}"], "config file not found"),
-             (["--preset", "fancy"], "preset")]),
+             (["--synth-preset", "fancy"], "preset")]),
     "verify": dict(
         argv=["{real32}"], outputs={},
         bad=[({"{real32}": "{missing}"}, "not found"), ({"{real32}": "{corrupt}"}, "manifest")]),
@@ -55,7 +55,7 @@ ROWS: dict[str, dict] = {
         argv=["--manifest", "{syn32}", "--kimg", "1", "--out", "{work}/run"], outputs={"--out": "dir"},
         bad=[(["--kimg", "-1"], "--kimg"), (["--kimg", "0"], "--kimg"), (["--batch", "0"], "--batch"),
              (["--loader-workers", "-1"], "--loader-workers"), (["--threads", "0"], "--threads"),
-             (["--resolution", "8"], "--resolution"), (["--preset", "small64"], "model resolution is 64"),
+             (["--resolution", "8"], "--resolution"), (["--train-preset", "small64"], "model resolution is 64"),
              (["--resume", "{corrupt}"], "not a primps checkpoint"),
              (["--resume", "{truncated}"], "truncated"), (["--resume", "{ckpt64}"], "model resolution is 64"),
              (["--manifest", "{missing}"], "manifest not found")]),
@@ -86,7 +86,7 @@ ROWS: dict[str, dict] = {
         argv=["--reference", "{imgs}", "--resolution", "32", "-n", "4", "--no-fid", "--json", "{work}/f.json"],
         outputs={"--json": ".json", "--cache-dir": "dir"},
         bad=[(["-n", "1"], "--n-images"), (["--seed", "-1"], "--seed"), ({"{imgs}": "{missing}"}, "not found"),
-             (["--preset", "fancy"], "preset"), (["--variant", "x"], "variant"), (["--resolution", "8"], "resolution"),
+             (["--synth-preset", "fancy"], "preset"), (["--variant", "x"], "variant"), (["--resolution", "8"], "resolution"),
              (["--json", "{work}/f.txt"], ".json"), (["--kid-subsets", "0"], "--kid-subsets"),
              (["--inception", "{missing}"], "Inception weights file not found")]),
     "repro": dict(
@@ -94,7 +94,7 @@ ROWS: dict[str, dict] = {
         outputs={"--out": "dir"},
         bad=[(["--targets", "nobody"], "no images"), (["--arms", "scratch,ffhq"], "unknown arm"),
              (["--lowshot-dir", "{missing}"], "low-shot directory not found"), (["--n-gen", "1"], "--n-gen"),
-             (["--preset", "huge"], "preset"), (["--device", "tpu"], "--device"),
+             (["--train-preset", "huge"], "preset"), (["--device", "tpu"], "--device"),
              (["--concurrency", "0"], "--concurrency")]),
     "analyze filters": dict(
         argv=["{ckpt32}", "--out", "{work}/a.json"], outputs={"--out": ".json"},

@@ -106,7 +106,7 @@ def test_full_changes_everything(setup, tmp_path):
 
 def test_scratch_starts_from_fresh_weights(setup, tmp_path):
     a = args_for("--manifest", str(setup["low"]), "--kimg", "0.008", "--out", str(tmp_path), "--seed", "5",
-                 "--from", "scratch", "--preset", "cpu-smoke")
+                 "--from", "scratch", "--train-preset", "cpu-smoke")
     tr = build_trainer(a, load_manifest(a.manifest), resolve_strategy(a))
     fresh = Trainer(get_preset("cpu-smoke", diffaug_policy="color,translation,cutout"), "cpu", 5)
     init = torch.load(setup["ckpt"], weights_only=False)

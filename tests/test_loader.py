@@ -69,7 +69,7 @@ def test_ddp_ranks_disjoint(multi, monkeypatch):
     ds = L.make_dataset(multi, seed=1, resampled=False)
     seen = []
     for rank in (0, 1):
-        monkeypatch.setattr(L, "_rank_world", lambda rank=rank: (rank, 2))
+        monkeypatch.setattr(L, "rank_world", lambda rank=rank: (rank, 2))
         seen.append(set(ds.shard_urls()))
     assert not (seen[0] & seen[1]) and len(seen[0] | seen[1]) == 8
 

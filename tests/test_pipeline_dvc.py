@@ -48,7 +48,7 @@ def test_dvc_repro_smoke(tmp_path):
     params["render"].update(resolution=32, n_images=200, shard_size=100)
     params["pretrain"].update(resolution=32, kimg=0.016, batch=4, snapshot_kimg=0.008)
     params["ingest"].update(resolution=32, targets=["obama"])
-    scratch = "--from scratch --preset cpu-smoke --resolution 32"
+    scratch = "--from scratch --train-preset cpu-smoke --resolution 32"
     params["finetune"].update(kimg=0.016, batch=4, eval_every=0, n_gen=8, runs={
         "obama-scratch": {"target": "obama", "args": scratch},
         "obama-freezed": {"target": "obama", "args": "--init runs/pretrain/last.pt --strategy freezed --freeze-d 1"},

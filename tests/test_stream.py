@@ -40,7 +40,7 @@ def test_stream_batches_equal_render(tmp_path):
 @pytest.mark.slow
 def test_pretrain_stream_cli(tmp_path, capsys):
     out = tmp_path / "run"
-    argv = ["pretrain", "--stream", "--synth-preset", "paper", "--resolution", "32", "--preset", "cpu-smoke",
+    argv = ["pretrain", "--stream", "--synth-preset", "paper", "--resolution", "32", "--train-preset", "cpu-smoke",
             "--seed", str(SEED), "--kimg", "0.016", "--out", str(out), "--workers", "0", "--no-progress"]
     assert primps(argv) == 0
     st = Trainer.read_checkpoint(out / "last.pt")

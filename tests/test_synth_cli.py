@@ -117,7 +117,7 @@ def test_preview_preset_clean(tmp_path):
 
 
 def test_render_preset_reaches_the_config(tmp_path, capsys):
-    from primps.pipeline.config import PRESETS
+    from primps.pipeline.config import SYNTH_PRESETS as PRESETS
     from primps.pipeline.render import make_spec
 
     spec = make_spec(preset="clean", resolution="32", root=tmp_path / "d", manifest_dir=tmp_path / "m")

@@ -25,7 +25,7 @@ def shards32(tmp_path_factory):
 
 
 def pretrain(manifest, out, kimg, *extra):
-    return primps(["pretrain", "--manifest", str(manifest), "--preset", "cpu-smoke", "--kimg", str(kimg),
+    return primps(["pretrain", "--manifest", str(manifest), "--train-preset", "cpu-smoke", "--kimg", str(kimg),
                    "--out", str(out), "--seed", "3", "--workers", "0", "--no-progress", *extra])
 
 
@@ -69,7 +69,7 @@ def test_resume_equals_straight_run(shards32, tmp_path):
     (["--manifest", "MISSING.json", "--kimg", "1"], "manifest not found"),
     (["--kimg", "0"], "--kimg must be a number > 0"),
     (["--kimg", "-1"], "--kimg must be a number > 0"),
-    (["--preset", "small64", "--kimg", "1"], "is 32x32 but the model resolution is 64"),
+    (["--train-preset", "small64", "--kimg", "1"], "is 32x32 but the model resolution is 64"),
     (["--kimg", "1", "--resume", "nope.pt"], "--resume: checkpoint not found: nope.pt"),
     (["--kimg", "1", "--diffaug", "flip"], "unknown augmentation 'flip'"),
 ])

