@@ -1,7 +1,8 @@
 """Training throughput of the StyleGAN2 trainer for any preset and device; prints one JSON object.
 
     python benchmarks/bench_train.py --train-preset cpu-smoke --device cpu --kimg-steps 16
-    python benchmarks/bench_train.py --train-preset lowshot256 --device cuda --batch 16 [--bf16] [--compile] [--kimg-steps N]
+    python benchmarks/bench_train.py --train-preset lowshot256 --device cuda --batch 16 [--bf16] [--compile] \
+        [--kimg-steps N]
     python benchmarks/bench_train.py --train-preset lowshot256 --device cuda --batch 16 --bf16 --kimg-steps 16 \
         --matrix conv-ops=torch,custom compile=off,on
 

@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from primps.pipeline.errors import UsageError
 from primps.pipeline.atomic import atomic_write_bytes
+from primps.pipeline.errors import UsageError
 from primps.pipeline.shards import ShardInfo
 
 MANIFEST_FORMAT = "primps-manifest-v1"

@@ -1,4 +1,5 @@
-"""The render driver (``primps render``): synthesize a dataset into deterministic WebDataset shards with Dask, then write its manifest.
+"""The render driver (``primps render``): synthesize a dataset into deterministic WebDataset shards with Dask,
+then write its manifest.
 
 Layout::
 

@@ -10,8 +10,9 @@ Public API
     ``samples`` is an iterable of ``(key, {ext: bytes})``. Members are written in the given order as
     ``<key>.<ext>`` (exts sorted) by ``webdataset.TarWriter`` with deterministic headers (mtime 0, uid/gid 0,
     owner ``primps``, mode 0644, ustar format), so equal input gives a byte-identical tar. The tar streams to
-    ``<path>.tmp-<pid>`` while being hashed, is fsynced and renamed to ``path``; then the sidecar ``<path>.sha256.json`` (``sha256``, ``bytes``,
-    ``n_samples``, ``meta``) is written the same way. Memory use is one sample, whatever the shard size.
+    ``<path>.tmp-<pid>`` while being hashed, is fsynced and renamed to ``path``; then the sidecar
+    ``<path>.sha256.json`` (``sha256``, ``bytes``, ``n_samples``, ``meta``) is written the same way. Memory use is
+    one sample, whatever the shard size.
 ``shard_is_complete(path, n_samples=None, meta=None) -> ShardInfo | None``
     The shard's info when the tar and its sidecar exist, the tar's size and sha256 match the sidecar, and (if
     given) the sample count and the ``meta`` stored by ``write_shard(..., meta=...)`` match.

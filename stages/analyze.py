@@ -75,7 +75,8 @@ def format_table(results: list[dict]) -> str:
             for r in d["layers"]:
                 lines.append(f"{net:<6} {r['layer'][:48]:<48} {r['n_filters']:>7} {r['mean_cos']:>9.4f} "
                              f"{r['mean_abs_cos']:>10.4f}")
-            lines.append(f"{net:<6} {'(mean over layers)':<48} {'':>7} {d['mean_cos']:>9.4f} {d['mean_abs_cos']:>10.4f}")
+            lines.append(f"{net:<6} {'(mean over layers)':<48} {'':>7} {d['mean_cos']:>9.4f} "
+                         f"{d['mean_abs_cos']:>10.4f}")
     return "\n".join(lines)
 
 

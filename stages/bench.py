@@ -24,10 +24,11 @@ def _register_synth(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "synth",
         help="synthesis speed, one process",
-        description="Time the synthesizer (render_one, into a reused buffer) over --n-images images in this one process "
-                    "(after a JIT warm-up that is not timed) and print {ms_per_img, img_per_s, cpu_ms_per_img, ...} "
-                    "as one JSON line: wall-clock figures, plus the CPU time this (single-threaded) process used, "
-                    "which is less disturbed by other load on the machine. Encoding and I/O are not included.",
+        description="Time the synthesizer (render_one, into a reused buffer) over --n-images images in this one "
+                    "process (after a JIT warm-up that is not timed) and print {ms_per_img, img_per_s, "
+                    "cpu_ms_per_img, ...} as one JSON line: wall-clock figures, plus the CPU time this "
+                    "(single-threaded) process used, which is less disturbed by other load on the machine. "
+                    "Encoding and I/O are not included.",
     )
     p.add_argument("--resolution", default="256", help="'256' or '256x128' (H x W), each side 16..1024")
     p.add_argument("-n", "--n-images", dest="n", metavar="N", type=int, default=500, help="images to time")
@@ -53,10 +54,10 @@ def run_synth(args: argparse.Namespace) -> int:
 
     import time
 
-    from primps.pipeline.synth import render_into, warm_up
-    from primps.pipeline.config import load_synth_config
-
     import numpy as np
+
+    from primps.pipeline.config import load_synth_config
+    from primps.pipeline.synth import render_into, warm_up
 
     cfg = load_synth_config(args.config, args.synth_preset).replace(height=h, width=w, variant=args.variant)
     warm_up(cfg)

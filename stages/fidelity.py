@@ -18,11 +18,16 @@ import numpy as np
 
 from primps.pipeline.config import SYNTH_PRESETS
 from primps.pipeline.errors import UsageError
-from primps.pipeline.reference import (decode_rgb, image_features, load_reference, manifest_images,
-                                        reference_features, reference_members)
+from primps.pipeline.reference import (
+    decode_rgb,
+    image_features,
+    load_reference,
+    manifest_images,
+    reference_features,
+    reference_members,
+)
 from primps.stages import checks
 from primps.stages.cli import hidden_alias
-
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -77,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("give at most one of --manifest and --images")
     if args.manifest is not None or args.images is not None:
         if args.config or args.synth_preset or args.variant or args.resolution:
-            raise UsageError("--manifest/--images cannot be combined with --config/--synth-preset/--variant/--resolution")
+            raise UsageError("--manifest/--images cannot be combined with "
+                             "--config/--synth-preset/--variant/--resolution")
     if args.images is not None:
         members = reference_members(Path(args.images))[:args.n]
         first = decode_rgb(members[0][1], members[0][0])

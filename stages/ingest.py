@@ -99,8 +99,13 @@ def ingest(src: str | os.PathLike, out: str | os.PathLike, resolution: int, imag
     """
     from tqdm import tqdm
 
-    from primps.pipeline.manifest import (SHARD_DIR_MANIFEST, build_manifest, make_dataset_id, write_manifest,
-                                          write_wids_index)
+    from primps.pipeline.manifest import (
+        SHARD_DIR_MANIFEST,
+        build_manifest,
+        make_dataset_id,
+        write_manifest,
+        write_wids_index,
+    )
     from primps.pipeline.shards import check_format, encode_image, write_shard
 
     if isinstance(resolution, bool) or not isinstance(resolution, int) or not MIN_SIDE <= resolution <= MAX_SIDE:

@@ -6,10 +6,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from primps.pipeline.config import SYNTH_PRESETS
-from primps.pipeline.grid import make_grid, write_png
-from primps.pipeline.config import VARIANTS
+from primps.pipeline.config import SYNTH_PRESETS, VARIANTS
 from primps.pipeline.errors import UsageError
+from primps.pipeline.grid import make_grid, write_png
 from primps.stages import checks
 from primps.stages.cli import hidden_alias
 
@@ -18,8 +17,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "preview",
         help="render a grid of synthetic images to a PNG",
-        description="Render --n-images synthetic samples (indices 0..n-1 under --seed) into one PNG grid. With --variant all "
-                    "there is one row per variant, in the order " + ", ".join(VARIANTS) + ", labelled on the left. "
+        description="Render --n-images synthetic samples (indices 0..n-1 under --seed) into one PNG grid. With "
+                    "--variant all there is one row per variant, in the order " + ", ".join(VARIANTS)
+                    + ", labelled on the left. "
                     "With --reference, a row of reference images (the first --n-images) is put above each row of ours. "
                     "The file is written under a temporary name and renamed.",
     )
@@ -95,10 +95,8 @@ def run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from primps.pipeline.config import with_overrides
+    from primps.pipeline.config import load_synth_config, with_overrides
     from primps.pipeline.synth import render_batch
-
-    from primps.pipeline.config import load_synth_config
 
     cfg = load_synth_config(args.config, args.synth_preset)
     h = w = None

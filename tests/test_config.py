@@ -7,8 +7,16 @@ import json
 import pytest
 
 from primps.pipeline import config as cfgmod
-from primps.pipeline.config import (GENERATOR_VERSION, SYNTH_PRESETS, SynthConfig, config_hash, load_config,
-                                    parse_resolution, resolve_synth_config, with_overrides)
+from primps.pipeline.config import (
+    GENERATOR_VERSION,
+    SYNTH_PRESETS,
+    SynthConfig,
+    config_hash,
+    load_config,
+    parse_resolution,
+    resolve_synth_config,
+    with_overrides,
+)
 from primps.pipeline.errors import ConfigError, UsageError
 
 

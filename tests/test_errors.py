@@ -86,7 +86,8 @@ ROWS: dict[str, dict] = {
         argv=["--reference", "{imgs}", "--resolution", "32", "-n", "4", "--no-fid", "--json", "{work}/f.json"],
         outputs={"--json": ".json", "--cache-dir": "dir"},
         bad=[(["-n", "1"], "--n-images"), (["--seed", "-1"], "--seed"), ({"{imgs}": "{missing}"}, "not found"),
-             (["--synth-preset", "fancy"], "preset"), (["--variant", "x"], "variant"), (["--resolution", "8"], "resolution"),
+             (["--synth-preset", "fancy"], "preset"), (["--variant", "x"], "variant"),
+             (["--resolution", "8"], "resolution"),
              (["--json", "{work}/f.txt"], ".json"), (["--kid-subsets", "0"], "--kid-subsets"),
              (["--inception", "{missing}"], "Inception weights file not found")]),
     "repro": dict(

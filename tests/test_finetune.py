@@ -12,7 +12,6 @@ from primps.stages.finetune import build_trainer, finetune, resolve_strategy
 from primps.trainers.loop import Trainer
 from primps.trainers.presets import get_preset
 
-
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from primps.pipeline.errors import UsageError
 from primps.pipeline import images as IM
+from primps.pipeline.errors import UsageError
 from primps.stages import ingest as I
 from primps.stages.cli import main as primps
 

@@ -4,9 +4,8 @@ import pytest
 import torch
 
 from primps.pipeline.errors import ConfigError
-from primps.trainers.networks import (Discriminator, Generator, count_params, downsample2x, style_mix, upsample2x)
+from primps.trainers.networks import Discriminator, Generator, count_params, downsample2x, style_mix, upsample2x
 from primps.trainers.presets import TrainConfig, get_preset
-
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 

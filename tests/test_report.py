@@ -22,8 +22,8 @@ import yaml
 from PIL import Image
 
 from primps.stages import report
-from primps.trainers import runs
 from primps.stages.cli import main as primps
+from primps.trainers import runs
 
 
 def _png(path: Path, h: int = 16, w: int = 16, seed: int = 0) -> None:
@@ -204,9 +204,9 @@ def test_report_renders_in_headless_chromium(tmp_path):
 
 
 def test_evaluate_curve_names_the_strategy(tmp_path):
-    from primps.trainers.runs import checkpoint_strategy
     from primps.trainers.loop import Trainer
     from primps.trainers.presets import get_preset
+    from primps.trainers.runs import checkpoint_strategy
 
     tr = Trainer(get_preset("cpu-smoke"), "cpu", 0)
     tr.extra = {"strategy": "freezed"}

@@ -13,7 +13,7 @@ import pytest
 from primps.pipeline import raster
 from primps.pipeline.config import VARIANTS, SynthConfig, resolve_synth_config
 from primps.pipeline.pinknoise import _MAG, _PHASOR, PinkNoise, radial_power_spectrum
-from primps.pipeline.synth import _shape_params, render_batch, size_bounds, render_one, render_with_mask, sample_rng
+from primps.pipeline.synth import _shape_params, render_batch, render_one, render_with_mask, sample_rng, size_bounds
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = SynthConfig(height=64, width=64)

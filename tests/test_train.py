@@ -10,7 +10,6 @@ from primps.stages.cli import main as primps
 from primps.trainers.loop import Trainer, TrainingDiverged
 from primps.trainers.presets import get_preset
 
-
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 

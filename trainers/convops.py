@@ -11,8 +11,9 @@ differentiable functions, from the adjoint relations of the linear map y = conv(
   (``aten.convolution_backward`` with only the weight output); it is bilinear in (x, gy), so its own derivatives are
   conv2d(x, ggw) (w.r.t. gy) and conv_transpose2d(gy, ggw) (w.r.t. x), again through these Functions.
 
-So a second (or third) derivative runs through ordinary forward and weight-gradient convolution kernels. ``set_impl('torch')`` selects
-plain ``F.conv2d`` / ``F.conv_transpose2d`` instead; ``'auto'`` (default) uses ``DEFAULT_IMPL`` per device type.
+So a second (or third) derivative runs through ordinary forward and weight-gradient convolution kernels.
+``set_impl('torch')`` selects plain ``F.conv2d`` / ``F.conv_transpose2d`` instead; ``'auto'`` (default) uses
+``DEFAULT_IMPL`` per device type.
 Under autocast, inputs are cast to the autocast dtype before the Function runs (as autocast does for F.conv2d), so the
 backward sees consistent dtypes.
 """

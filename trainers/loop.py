@@ -30,12 +30,12 @@ import numpy as np
 import torch
 
 from primps.pipeline.errors import UsageError
-from primps.pipeline.loader import rank_world
 from primps.pipeline.grid import save_grid
+from primps.pipeline.loader import rank_world
 from primps.trainers import loss as L
+from primps.trainers.checkpoint import CKPT_FORMAT, load_checkpoint, save_checkpoint
 from primps.trainers.diffaug import DiffAugment
 from primps.trainers.networks import Discriminator, Generator, full_precision, set_precision, style_mix
-from primps.trainers.checkpoint import CKPT_FORMAT, load_checkpoint, save_checkpoint
 from primps.trainers.presets import TrainConfig
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -466,7 +466,8 @@ class Trainer:
         tr.G_ema.load_state_dict(st["G_ema"])
         tr.pl_mean.copy_(st["pl_mean"])
         if weights_only:
-            tr.extra = {"init": str(path), "init_kimg": st["cur_nimg"] / 1000, "init_manifest_id": st.get("manifest_id")}
+            tr.extra = {"init": str(path), "init_kimg": st["cur_nimg"] / 1000,
+                        "init_manifest_id": st.get("manifest_id")}
             return tr
         tr.freeze_d(int(st.get("d_frozen_blocks", 0)))
         tr.opt_G.load_state_dict(st["opt_G"])

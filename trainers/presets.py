@@ -31,7 +31,8 @@ def resolution_problem(r) -> str | None:
     """The one rule for a model resolution: a power of two (StyleGAN2's blocks halve it) within the image side
     rule of ``pipeline.config`` (MIN_SIDE..MAX_SIDE). None when ``r`` is fine, else what is wrong."""
     if isinstance(r, bool) or not isinstance(r, int) or not MIN_SIDE <= r <= MAX_SIDE or r & (r - 1):
-        return f"must be a power of two in {MIN_SIDE}..{MAX_SIDE} ({MIN_SIDE}, {2 * MIN_SIDE}, ..., {MAX_SIDE}), got {r!r}"
+        return f"must be a power of two in {MIN_SIDE}..{MAX_SIDE} ({MIN_SIDE}, {2 * MIN_SIDE}, ..., {MAX_SIDE}), " \
+               f"got {r!r}"
     return None
 
 

@@ -27,8 +27,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from primps.pipeline.config import SYNTH_PRESETS
 from primps.pipeline.atomic import atomic_write_json
+from primps.pipeline.config import SYNTH_PRESETS
 from primps.pipeline.errors import UsageError
 from primps.stages.cli import hidden_alias
 from primps.trainers.runs import run_key
@@ -129,8 +129,8 @@ def make_config(args) -> ReproConfig:
         raise UsageError("--budget-min chooses the kimg itself; drop it or drop --pretrain-kimg/--finetune-kimg")
     checks.output_dir(args.out, "--out")
     check_device(args.device)
-    return ReproConfig(targets, str(lowshot.resolve()), arms, args.resolution, args.train_preset, args.seed, args.device,
-                       args.n_gen, args.n_evals, args.eval_every, args.pretrain_ratio, args.synth_preset)
+    return ReproConfig(targets, str(lowshot.resolve()), arms, args.resolution, args.train_preset, args.seed,
+                       args.device, args.n_gen, args.n_evals, args.eval_every, args.pretrain_ratio, args.synth_preset)
 
 
 # ---------------------------------------------------------------------------------------------- jobs

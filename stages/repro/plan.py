@@ -80,7 +80,8 @@ def solve(budget_s: float, elapsed_s: float, speed: Speed, n_pretrain: int, n_fi
     if not f > batch / 1000:
         raise UsageError(f"the budget is too small: after {elapsed_s:.0f} s of set-up and calibration, "
                          f"{budget_s - elapsed_s:.0f} s are left, but the fixed costs alone (job start-up "
-                         f"{t0:.0f} s, FID evaluation {te:.0f} s each) need about {max(fixed_crit, fixed_work / c):.0f} s;"
+                         f"{t0:.0f} s, FID evaluation {te:.0f} s each) need about "
+                         f"{max(fixed_crit, fixed_work / c):.0f} s;"
                          f" raise --budget-min or lower --n-gen / --n-evals")
     fk = _round_kimg(f, batch)
     pk = _round_kimg(ratio * fk, batch) if n_pretrain else 0.0
