@@ -177,3 +177,28 @@ def _assert_one_graph_each():
     ed = torch._dynamo.explain(tr.D)(torch.randn(4, 3, 32, 32))
     assert (eg.graph_count, eg.graph_break_count) == (1, 0), eg.break_reasons
     assert (ed.graph_count, ed.graph_break_count) == (1, 0), ed.break_reasons
+
+
+def test_progress_bar_stops_at_its_total_and_yields_the_line_to_a_hook(tmp_path, capsys):
+    """Issue 17: the last batch overshoots a kimg that is not a multiple of the batch (3 x 8 = 24 images for 0.02
+    kimg); the bar must stop at its total (no TqdmWarning "clamping frac", no negative time left), and a hook that
+    draws its own bar (finetune's FID) must not leave a second, garbled line (no cursor-up escapes)."""
+    import warnings
+
+    from tqdm import TqdmWarning, tqdm
+
+    class Hook:
+        every_kimg = 0.008
+
+        def __call__(self, trainer, done):
+            for _ in tqdm(range(2), desc="FID", leave=False, position=0, file=__import__("sys").stderr):
+                pass
+
+    tr = Trainer(get_preset("cpu-smoke", snapshot_every_kimg=1.0), "cpu", 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TqdmWarning)
+        tr.train(batches(), 0.02, tmp_path, hooks=[Hook()], progress=True)
+    err = capsys.readouterr().err
+    assert tr.cur_nimg == 24
+    assert "0.020/0.020 kimg" in err and "0.024" not in err and "-" not in err.rsplit("kimg [", 1)[1]
+    assert "\x1b[A" not in err

@@ -375,7 +375,9 @@ class Trainer:
         t0, n0 = time.perf_counter(), self.cur_nimg
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
-        bar = tqdm(total=round(target / 1000, 3), initial=round(self.cur_nimg / 1000, 3), unit="kimg",
+        # Counted in images (integers, shown in kimg) and capped at the target: the last batch may overshoot the
+        # target, which must not push the bar past its total (tqdm's "clamping frac" warning, a negative time left).
+        bar = tqdm(total=target, initial=min(self.cur_nimg, target), unit="kimg", unit_scale=1 / 1000,
                    disable=not progress or self.rank != 0, file=sys.stderr, dynamic_ncols=True,
                    bar_format="{l_bar}{bar}| {n:.3f}/{total:.3f} kimg [{elapsed}<{remaining}]")
         try:
@@ -384,7 +386,7 @@ class Trainer:
                 self.batches_consumed += 1
                 prev = self.cur_nimg
                 self.step(batch)
-                bar.update(self.cfg.batch / 1000)
+                bar.update(min(self.cur_nimg, target) - bar.n)
                 done = self.cur_nimg >= target
                 every = [max(1, int(h.every_kimg * 1000)) if getattr(h, "every_kimg", 0) else None for h in hooks]
                 due = [done or (e is not None and prev // e != self.cur_nimg // e) for e in every]
@@ -399,9 +401,13 @@ class Trainer:
                         rec["gpu_mem_gb"] = torch.cuda.max_memory_allocated(self.device) / 2 ** 30
                     self._log(out / log_name, rec)
                     t0, n0 = time.perf_counter(), self.cur_nimg
+                if any(due):
+                    bar.clear()   # a hook's own progress bar (FID) takes the line meanwhile, instead of garbling it
                 for h, d in zip(hooks, due):   # before the snapshot, so that last.pt holds what the hooks recorded
                     if d:
                         h(self, done)
+                if any(due):
+                    bar.refresh()
                 if snap and self.rank == 0:
                     self.save_grid(out / f"grid-{self.cur_nimg // 1000:06d}k{self.cur_nimg % 1000:03d}.png")
                     self.save(out / "last.pt")

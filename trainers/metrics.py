@@ -375,8 +375,10 @@ class FIDEvaluator:
         starts = list(range(0, self.n_gen, self.batch))
         feats = {}
         mine = starts[rank::world]
+        # position=0, leave=False: during training the trainer's bar is cleared meanwhile, so this bar uses that line
+        # and removes itself (a second line, position 1, garbles logs that are not terminals).
         for start in tqdm(mine, desc="FID", unit="batch", disable=not getattr(self, "progress", False) or rank != 0,
-                          file=sys.stderr, leave=False):
+                          file=sys.stderr, leave=False, position=0):
             b = min(self.batch, self.n_gen - start)
             feats[start] = self.inception.features(fn(b, self.seed * 1_000_003 + start))
         if world > 1:
