@@ -64,7 +64,7 @@ def test_evaluate_cli_outputs(setup, capsys):
     grid = Image.open(out / "samples.png")
     assert grid.size == (64, 64) and grid.mode == "RGB"
     curve = Image.open(out / "fid_curve.png")
-    assert curve.size == (600, 400)
+    assert curve.size == (640, 420)   # the one FID-curves figure (trainers.runs.curves_png), 6.4 x 4.2 in at 100 dpi
     assert len(list((tmp / "cache").glob("fidstats-real-*.npz"))) == 1
     assert not list(out.glob("*.tmp*"))
 
