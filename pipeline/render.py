@@ -93,14 +93,12 @@ class RenderSpec:
 
 def _check_writable(path: Path, what: str) -> None:
     """Raise UsageError unless ``path`` exists as a writable dir or could be created (nothing is created)."""
-    p = path.absolute()
-    while not p.exists():
-        if p.parent == p:
-            break
-        p = p.parent
+    from primps.pipeline.atomic import can_create_in, nearest_existing
+
+    p = nearest_existing(path)
     if not p.is_dir():
         raise UsageError(f"{what} {path} is not a directory (or lies under the file {p})")
-    if not os.access(p, os.W_OK | os.X_OK):
+    if not can_create_in(p):
         raise UsageError(f"{what} {path} is not writable ({p} is read-only)")
 
 

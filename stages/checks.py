@@ -16,10 +16,9 @@ counts are positive integers; ``--seed`` is a non-negative integer.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
+from primps.pipeline.atomic import can_create_in, nearest_existing
 from primps.pipeline.config import MAX_SIDE, MIN_SIDE
 from primps.pipeline.errors import UsageError
 from primps.trainers.presets import freeze_d_problem, resolution_problem
@@ -119,24 +118,6 @@ def same_resolution(manifest, model_res: int, model: str) -> None:
 
 # ------------------------------------------------------------------------------------------------------- outputs
 
-def _nearest_existing(p: Path) -> Path:
-    p = p.absolute()
-    while not p.exists() and p.parent != p:
-        p = p.parent
-    return p
-
-
-def _probe_writable(folder: Path) -> bool:
-    """True if a file can be created in ``folder`` (an unnamed temporary file: nothing is left behind)."""
-    if not os.access(folder, os.W_OK | os.X_OK):
-        return False
-    try:
-        with tempfile.TemporaryFile(dir=folder):
-            return True
-    except OSError:
-        return False
-
-
 def output_dir(path, flag: str, _file=None) -> Path:
     """A folder the command may write into: an existing writable folder, or one that can be created."""
     if path is None or str(path) == "":
@@ -145,10 +126,10 @@ def output_dir(path, flag: str, _file=None) -> Path:
     shown = _file if _file is not None else path
     if p.exists() and not p.is_dir():
         raise UsageError(f"{flag}: cannot write {shown}: {path} is a file, not a folder")
-    base = _nearest_existing(p)
+    base = nearest_existing(p)
     if not base.is_dir():
         raise UsageError(f"{flag}: cannot create {shown}: {base} is a file, not a folder")
-    if not _probe_writable(base):
+    if not can_create_in(base):
         raise UsageError(f"{flag}: cannot write {shown}: {base} is not writable")
     return p
 

@@ -108,10 +108,8 @@ def ingest(src: str | os.PathLike, out: str | os.PathLike, resolution: int, imag
     )
     from primps.pipeline.shards import check_format, encode_image, write_shard
 
-    if isinstance(resolution, bool) or not isinstance(resolution, int) or not MIN_SIDE <= resolution <= MAX_SIDE:
-        raise UsageError(f"--resolution must be an integer in {MIN_SIDE}..{MAX_SIDE}, got {resolution!r}")
-    if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
-        raise UsageError(f"--shard-size must be a positive integer, got {shard_size!r}")
+    checks.side(resolution, "--resolution")   # the image side rule, as the command line checks it
+    checks.positive_int(shard_size, "--shard-size")
     check_format(image_format, quality)
     sources = list_sources(src)
     if not sources:
