@@ -96,7 +96,7 @@ def test_missing_or_wrong_weights_are_usage_errors(tmp_path):
 def test_default_weights_located_and_hash_checked():
     p = M.default_inception_path()
     assert p.name == "default_1.pt"
-    assert M.file_sha256(p) == M.INCEPTION_SHA256
+    assert M.weights_sha256(p) == M.INCEPTION_SHA256
 
 
 # ------------------------------------------------------------------------------- with the real weights
