@@ -27,7 +27,7 @@ def _maxrss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _png_variants() -> dict:
+def _png_encoders() -> dict:
     """Lossless encoders a plain webdataset reader still decodes (PNG any filter/level; PPM via Pillow)."""
     import imagecodecs
     from PIL import Image
@@ -61,14 +61,14 @@ def _png_variants() -> dict:
 
 
 def codec_compare(cfg, n: int = 100, repeats: int = 3) -> dict:
-    """ms per image and mean bytes of every encoder in _png_variants on the same n images (best of repeats,
+    """ms per image and mean bytes of every encoder in _png_encoders on the same n images (best of repeats,
     interleaved), plus the synthesis time of the same images."""
     import numpy as np
 
     from primps.pipeline.synth import render_one
 
     imgs = [render_one(cfg, 0, i) for i in range(n)]
-    enc = _png_variants()
+    enc = _png_encoders()
     best = {k: float("inf") for k in enc}
     size = {}
     for _ in range(repeats):

@@ -49,9 +49,9 @@ def analyze_state_dict(sd: dict) -> list[dict]:
 
 
 def analyze_checkpoint(path: str | Path, nets: tuple[str, ...] = ("G", "D")) -> dict:
-    from primps.trainers.loop import Trainer
+    from primps.trainers.checkpoint import load_checkpoint
 
-    st = Trainer.read_checkpoint(path)
+    st = load_checkpoint(path)
     out: dict = {"checkpoint": str(path), "kimg": st.get("cur_nimg", 0) / 1000, "manifest_id": st.get("manifest_id"),
                  "nets": {}}
     for net in nets:

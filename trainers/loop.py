@@ -453,7 +453,7 @@ class Trainer:
             return
         save_checkpoint(self.state_dict(), path)
 
-    read_checkpoint = staticmethod(load_checkpoint)  # the one reader: trainers.checkpoint
+    read_checkpoint = staticmethod(load_checkpoint)  # an alias kept for callers; the reader is trainers.checkpoint
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu", compile: bool = False,
@@ -464,7 +464,7 @@ class Trainer:
         ``weights_only`` loads G, D, G_ema and the path-length running mean ``pl_mean`` (so the path-length penalty
         of a finetune starts from the pretrained run's mean instead of 0) into a fresh run: new optimizers, kimg 0,
         RNG streams from ``seed``. This is the starting point of a finetune."""
-        st = cls.read_checkpoint(path)
+        st = load_checkpoint(path)
         cfg = cfg or TrainConfig.from_dict(st["config"])
         tr = cls(cfg, device, st["seed"] if seed is None else seed, st.get("manifest_id"), compile, precision)
         tr.G.load_state_dict(st["G"])
