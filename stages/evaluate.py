@@ -74,11 +74,7 @@ def evaluate_checkpoint(ckpt: str | os.PathLike, real: str | os.PathLike, out: s
     records = read_fid_log(log, strict=True) if log else None  # fail early on a bad log
     st = read_metadata(ckpt)  # config and extra only; the weights are loaded once, by load_generator
     manifest = load_manifest(real)
-    res_ck = int(st["config"]["resolution"])
-    if tuple(manifest.resolution) != (res_ck, res_ck):
-        h, w = manifest.resolution
-        raise UsageError(f"the checkpoint makes {res_ck}x{res_ck} images but the real set {manifest.dataset_id} is "
-                         f"{h}x{w}; evaluate against a real set of the same resolution")
+    checks.same_resolution(manifest, int(st["config"]["resolution"]), f"checkpoint {ckpt}")
     sel = selection_seed(records, dict(st.get("extra", {})))
     if seed is None:
         seed = (sel if sel is not None else 0) + 1
