@@ -17,7 +17,7 @@ from typing import Any
 from primps.pipeline.errors import ConfigError
 
 #: Bumped whenever the pixels produced for a given (config, seed, index) change.
-GENERATOR_VERSION = "primps-synth-2"
+GENERATOR_VERSION = "primps-synth-3"
 
 VARIANTS = ("pinknoise", "primitives", "primitives-s", "primitives-ps")
 SIZE_POLICIES = ("decay", "fix", "rand")
@@ -25,6 +25,8 @@ SALIENT_KINDS = ("circle", "ellipse", "rectangle")
 NOISE_UNITS = ("image", "pixel")
 PARTICLE_BOUNDS = ("scaled", "official", "image")
 MIN_SIDE, MAX_SIDE = 16, 1024
+#: The official generator's side: sizes and positions are drawn in pixels of a 256-pixel short side, then scaled.
+REF_SIDE = 256
 MAX_SHAPES = 500
 
 
@@ -118,6 +120,7 @@ class SynthConfig:
     salient_rect_by_corner: bool = True
     salient_ellipse_rotation: bool = False
     salient_mask_per_channel: bool = True
+    crisp_edges: bool = False
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -342,6 +345,6 @@ def load_synth_config(path: str | None, preset: str | None = None):
     return resolve_synth_config(path, config_section(path), preset=preset)
 
 
-__all__ = ["GENERATOR_VERSION", "SYNTH_PRESETS", "resolve_synth_config", "load_synth_config", "config_section",
+__all__ = ["GENERATOR_VERSION", "REF_SIDE", "SYNTH_PRESETS", "resolve_synth_config", "load_synth_config", "config_section",
            "VARIANTS", "SIZE_POLICIES", "NOISE_UNITS", "PARTICLE_BOUNDS", "SALIENT_KINDS", "SynthConfig", "load_config",
            "config_hash", "load_config_mapping", "parse_resolution", "with_overrides", "ConfigError"]

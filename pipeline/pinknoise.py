@@ -20,6 +20,7 @@ at ~4.9 sigma) and a uniform phase by phasor table lookup on 12 bits (4096 level
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 import numpy as np
@@ -50,6 +51,91 @@ def freq_vectors(h: int, w: int, unit: str = "image", dc_fraction: float = 0.1) 
     return fy, fx
 
 
+@lru_cache(maxsize=32)
+def axis_gains(h: int, w: int, unit: str = "image") -> tuple[np.ndarray, np.ndarray] | None:
+    """Per-axis amplitude gains (g_y length h, g_x length w//2+1, float32) that make a field drawn at S = min(h, w)
+    the official 256^2 field seen at S (``unit="image"`` only; None at S = 256 or with the pixel unit):
+
+    - S < 256: the transfer function of the area filter, H(k) = sin(pi k / L) / (R sin(pi k R / L)) on an axis of
+      L pixels, R = 256 / S (one pixel averages R x R official pixels);
+    - S > 256: 1 up to the official Nyquist frequency (128 cycles per S pixels), 0 above: the texture has no detail
+      finer than the official 256^2 one, so its range (and normalisation) is that of the 256^2 field.
+    """
+    s = min(h, w)
+    if unit != "image" or s == REF_SIDE:
+        return None
+    out = []
+    for n, k in ((h, np.abs(np.fft.fftfreq(h) * h)), (w, np.fft.rfftfreq(w) * w)):
+        if s < REF_SIDE:
+            r = REF_SIDE / s
+            with np.errstate(invalid="ignore", divide="ignore"):
+                g = np.sin(np.pi * k / n) / (r * np.sin(np.pi * k / (r * n)))
+            g[k == 0] = 1.0
+        else:
+            g = (k * s / n <= REF_SIDE / 2).astype(np.float64)
+        g = g.astype(np.float32)
+        g.setflags(write=False)
+        out.append(g)
+    return out[0], out[1]
+
+
+@njit(cache=True, nogil=True)
+def _residual_ratio(a, b, s, dc_fraction):
+    """sqrt(var lost / var kept) when the official 256^2 field with exponents (a, b) is area-downsized to S < 256
+    (DC excluded): the kept part is the in-band spectrum times the filter's |H|^2; the lost part is the rest of
+    the in-band power (exact sum) and everything above S's Nyquist frequency (midpoint sum on cells of R x R
+    frequencies, where the weight is smooth)."""
+    r = REF_SIDE / s
+    unit = UNIT_CYCLES / REF_SIDE
+    half = s // 2
+    n_in = 2 * half
+    py = np.empty(n_in)
+    px = np.empty(n_in)
+    hh = np.empty(n_in)
+    for t in range(n_in):
+        k = t - half
+        f = dc_fraction * unit if k == 0 else abs(k) * unit
+        py[t] = f ** a
+        px[t] = f ** b
+        hh[t] = 1.0 if k == 0 else (math.sin(math.pi * k / s) / (r * math.sin(math.pi * k / REF_SIDE))) ** 2
+    kept, lost = 0.0, 0.0
+    for i in range(n_in):
+        for j in range(n_in):
+            if i == half and j == half:
+                continue
+            wt = 1.0 / (py[i] + px[j] + EPS)
+            g = hh[i] * hh[j]
+            kept += wt * wt * g
+            lost += wt * wt * (1.0 - g)
+    qy = np.empty(s)
+    qx = np.empty(s)
+    inside = np.empty(s, dtype=np.bool_)
+    for t in range(s):
+        k = -REF_SIDE / 2 + (t + 0.5) * r
+        qy[t] = (abs(k) * unit) ** a
+        qx[t] = (abs(k) * unit) ** b
+        inside[t] = -half <= k < half
+    for i in range(s):
+        for j in range(s):
+            if inside[i] and inside[j]:
+                continue
+            wt = 1.0 / (qy[i] + qx[j] + EPS)
+            lost += wt * wt * r * r
+    return math.sqrt(lost / kept) if kept > 0 else 0.0
+
+
+def max_of_normals(n: float) -> float:
+    """Approximate expected maximum of n independent standard normal values (Blom's formula)."""
+    from scipy.special import ndtri
+
+    return float(ndtri((n - 0.375) / (n + 0.25))) if n > 1 else 0.0
+
+
+#: The removed detail is spatially correlated, so the (256/S)^2 values under a pixel are not independent: their
+#: maximum is about half that of independent ones. Calibrated on set A at 32^2 and 64^2 (BENCHMARKS.md: 0 gives
+#: channel_std z +2.4 for pinknoise at 32^2, 1 gives saturation z -2.8; 0.5 leaves every |z| < 2.3).
+RANGE_MARGIN_FACTOR = 0.5
+
 _MAG_BITS, _PHASE_BITS = 16, 12
 
 
@@ -78,6 +164,28 @@ def _fill_spectrum(raw32, a, b, fy, fx, mag, phasor, w, out):
         px[j] = fx[j] ** b + EPS
     for i in range(h):
         py[i] = fy[i] ** a
+    _fill_loop(raw32, py, px, mag, phasor, w, out)
+
+
+@njit(cache=True, nogil=True)
+def _fill_spectrum_gains(raw32, a, b, fy, fx, gy, gx, mag, phasor, w, out):
+    """_fill_spectrum with every coefficient also multiplied by gy_i * gx_j (axis_gains)."""
+    h, wh = out.shape
+    px = np.empty(wh, dtype=np.float32)
+    py = np.empty(h, dtype=np.float32)
+    for j in range(wh):
+        px[j] = fx[j] ** b + EPS
+    for i in range(h):
+        py[i] = fy[i] ** a
+    _fill_loop(raw32, py, px, mag, phasor, w, out)
+    for i in range(h):
+        for j in range(wh):
+            out[i, j] *= gy[i] * gx[j]
+
+
+@njit(cache=True, nogil=True)
+def _fill_loop(raw32, py, px, mag, phasor, w, out):
+    h, wh = out.shape
     sq2 = np.float32(np.sqrt(2.0))
     edge = wh - 1 if w % 2 == 0 else 0
     k = 0
@@ -118,11 +226,27 @@ class PinkNoise:
         self.raw = rng.bit_generator.random_raw(n * self.per).astype('<u8', copy=False)
         self.batched = h * w <= BATCH_MAX_PIXELS
         self._all: np.ndarray | None = None
+        self.gains = axis_gains(h, w, unit)
 
     def _spectrum(self, c: int, out: np.ndarray) -> None:
         fy, fx = freq_vectors(self.h, self.w, self.unit, self.dc_fraction)
         words = self.raw[c * self.per:(c + 1) * self.per].view(np.uint32)  # low 32 bits first (little-endian)
-        _fill_spectrum(words, float(self.ab[c, 0]), float(self.ab[c, 1]), fy, fx, _MAG, _PHASOR, self.w, out)
+        a, b = float(self.ab[c, 0]), float(self.ab[c, 1])
+        if self.gains is None:
+            _fill_spectrum(words, a, b, fy, fx, _MAG, _PHASOR, self.w, out)
+        else:
+            _fill_spectrum_gains(words, a, b, fy, fx, self.gains[0], self.gains[1], _MAG, _PHASOR, self.w, out)
+
+    def range_margin(self, c: int, field: np.ndarray) -> float:
+        """How far the official 256^2 field's extremes lie beyond this field's (field units): 0 at S >= 256 or with
+        the pixel unit; below, RANGE_MARGIN_FACTOR times the expected maximum of (256/S)^2 independent normal values
+        times the standard deviation of the detail that area downsizing removes (PinkNoise sees only what survives
+        it), estimated from the spectrum."""
+        s = min(self.h, self.w)
+        if self.unit != "image" or s >= REF_SIDE:
+            return 0.0
+        rho = _residual_ratio(float(self.ab[c, 0]), float(self.ab[c, 1]), s, self.dc_fraction)
+        return RANGE_MARGIN_FACTOR * rho * float(field.std()) * max_of_normals((REF_SIDE / s) ** 2)
 
     def field(self, c: int) -> np.ndarray:
         """Channel c, float32 [h, w]."""

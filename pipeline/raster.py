@@ -249,3 +249,74 @@ def fill(canvas, r, g, b):
             canvas[i, j, 0] = r
             canvas[i, j, 1] = g
             canvas[i, j, 2] = b
+
+
+# -- above 256^2: the 256^2 raster seen at S (each reference pixel a block of about u x u pixels) --------------------
+@njit(cache=True, nogil=True)
+def _block(ref, u, n):
+    """Pixels [a, b) of an axis of n pixels whose centres fall in reference pixel ``ref``: floor((i + 0.5) / u) =
+    ref."""
+    a = max(0, int(math.ceil(ref * u - 0.5)))
+    b = min(n, int(math.ceil((ref + 1) * u - 0.5)))
+    return a, b
+
+
+@njit(cache=True, nogil=True)
+def _fill_block(canvas, r0, r1, c0, c1, r, g, b):
+    for i in range(r0, r1):
+        for j in range(c0, c1):
+            canvas[i, j, 0] = r
+            canvas[i, j, 1] = g
+            canvas[i, j, 2] = b
+
+
+@njit(cache=True, nogil=True)
+def draw_shapes_blocks(canvas, kinds, params, colors, u, href, wref):
+    """draw_shapes with parameters in reference pixels on an image u >= 1 times larger: the reference-pixel-centre
+    raster (the official one), every reference pixel painted as the block of image pixels whose centres it holds."""
+    h, w = canvas.shape[0], canvas.shape[1]
+    for k in range(kinds.shape[0]):
+        kind = kinds[k]
+        p = params[k]
+        r, g, b = colors[k, 0], colors[k, 1], colors[k, 2]
+        if kind == THIN_LINE:
+            x0, y0, x1, y1 = int(p[0]), int(p[1]), int(p[2]), int(p[3])
+            n = max(abs(x1 - x0), abs(y1 - y0))
+            for t in range(n + 1):
+                x, y = x0, y0
+                if n > 0:
+                    x = x0 + int(math.floor((x1 - x0) * t / n + 0.5))
+                    y = y0 + int(math.floor((y1 - y0) * t / n + 0.5))
+                if 0 <= x < wref and 0 <= y < href:
+                    i0, i1 = _block(y, u, h)
+                    j0, j1 = _block(x, u, w)
+                    _fill_block(canvas, i0, i1, j0, j1, r, g, b)
+            continue
+        c, s = math.cos(p[4]), math.sin(p[4])
+        m0, m1 = _row_range(kind, p, c, s, href)
+        for m in range(m0, m1):
+            xl, xh = _row_span(kind, p, c, s, m + 0.5)
+            a0, a1 = _col_range(xl, xh, wref)
+            if a0 < a1:
+                i0, i1 = _block(m, u, h)
+                j0 = _block(a0, u, w)[0]
+                j1 = _block(a1 - 1, u, w)[1]
+                _fill_block(canvas, i0, i1, j0, j1, r, g, b)
+
+
+@njit(cache=True, nogil=True)
+def draw_mask_blocks(mask, kind, params, u, href, wref):
+    """draw_mask in reference pixels, seen at u >= 1 (as draw_shapes_blocks)."""
+    h, w = mask.shape[0], mask.shape[1]
+    c, s = math.cos(params[4]), math.sin(params[4])
+    m0, m1 = _row_range(kind, params, c, s, href)
+    for m in range(m0, m1):
+        xl, xh = _row_span(kind, params, c, s, m + 0.5)
+        a0, a1 = _col_range(xl, xh, wref)
+        if a0 < a1:
+            i0, i1 = _block(m, u, h)
+            j0 = _block(a0, u, w)[0]
+            j1 = _block(a1 - 1, u, w)[1]
+            for i in range(i0, i1):
+                for j in range(j0, j1):
+                    mask[i, j] = 1

@@ -21,8 +21,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from primps.pipeline import raster
-from primps.pipeline.config import SALIENT_KINDS, SynthConfig
+from primps.pipeline import coverage, raster
+from primps.pipeline.config import REF_SIDE, SALIENT_KINDS, SynthConfig
 from primps.pipeline.pinknoise import PinkNoise
 
 _ALL = np.ones(3, dtype=np.uint8)
@@ -43,10 +43,25 @@ def uniform_int(rng: np.random.Generator, lo, hi, size=None) -> np.ndarray:
     return np.floor(lo + rng.random(size) * span)
 
 
-def size_bounds(cfg: SynthConfig) -> np.ndarray:
-    """The exclusive size bound m_n of every particle n = 0..N-1 (sizes are U{1..m_n - 1}; see SynthConfig)."""
-    n = cfg.n_shapes
+def frame(cfg: SynthConfig) -> tuple[float, int, int]:
+    """(u, H_ref, W_ref): u = S / 256 pixels per reference pixel, and the image size in reference pixels (256 on the
+    short side). Everything is drawn in reference pixels, as the official generator draws a 256^2 image, and
+    scaled by u (see SynthConfig, "Other sizes")."""
     side = min(cfg.height, cfg.width)
+    return side / REF_SIDE, round(cfg.height * REF_SIDE / side), round(cfg.width * REF_SIDE / side)
+
+
+def coverage_rows(cfg: SynthConfig) -> int:
+    """0 at S >= 256 (pixel-centre raster), else the sub-rows per pixel row of the coverage raster, ceil(256/S)."""
+    side = min(cfg.height, cfg.width)
+    return 0 if side >= REF_SIDE else -(-REF_SIDE // side)
+
+
+def size_bounds(cfg: SynthConfig) -> np.ndarray:
+    """The exclusive size bound m_n of every particle n = 0..N-1, in reference pixels (sizes are U{1..m_n - 1};
+    see SynthConfig)."""
+    n = cfg.n_shapes
+    side = REF_SIDE
     if cfg.size_policy == "fix":
         return np.full(n, max(1, round(cfg.fix_fraction * side)) + 1, dtype=np.int64)
     top = math.floor(cfg.size_max_fraction * side)
@@ -58,7 +73,7 @@ def size_bounds(cfg: SynthConfig) -> np.ndarray:
 def _shape_params(cfg: SynthConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Kinds, raster parameters and colours of the N particles (SPEC.md section 3, with the quirk switches)."""
     n = cfg.n_shapes
-    h, w = cfg.height, cfg.width
+    u, h, w = frame(cfg)
     weights = np.array([cfg.weight_line, cfg.weight_circle, cfg.weight_ellipse, cfg.weight_rectangle])
     cdf = np.cumsum(weights / weights.sum())
     kinds = np.searchsorted(cdf, rng.random(n), side="right").clip(0, 3).astype(np.int64)
@@ -71,7 +86,7 @@ def _shape_params(cfg: SynthConfig, rng: np.random.Generator) -> tuple[np.ndarra
         sizes = uniform_int(rng, 1, m[:, None], (n, 3))  # size a, size b, line thickness
     centre = uniform_int(rng, 0, [w, h], (n, 2))
     if cfg.particle_bounds == "official":
-        bw = bh = 255
+        bw = bh = round(255 / u)  # 0..254 image pixels, whatever the size
     elif cfg.particle_bounds == "scaled":
         bw, bh = (255 * w) // 256, (255 * h) // 256
     else:
@@ -121,14 +136,56 @@ def _shape_params(cfg: SynthConfig, rng: np.random.Generator) -> tuple[np.ndarra
         params[line] = lp
         kinds = kinds.copy()
         kinds[np.flatnonzero(line)[thin]] = raster.THIN_LINE
+    if _scaled(cfg):
+        kinds, params = _to_image(kinds, params, u, REF_SIDE % min(cfg.height, cfg.width) == 0)
     return kinds, params, colors
+
+
+def _scaled(cfg: SynthConfig) -> bool:
+    """Whether shape parameters are returned in image pixels scaled from reference pixels (S != 256, except above
+    256 without ``crisp_edges``: there they stay in reference pixels for the block raster)."""
+    side = min(cfg.height, cfg.width)
+    return side < REF_SIDE or (side > REF_SIDE and cfg.crisp_edges)
+
+
+#: Radius of the disc with as many pixels as the official pixel-centre circle of integer radius r (Gauss's lattice
+#: count: 5 pixels at r = 1, 13 at r = 2, ...), so that coverage gives the official area.
+_LATTICE_RADIUS = np.array([math.sqrt(sum(2 * math.isqrt(r * r - y * y) + 1 for y in range(-r, r + 1)) / math.pi)
+                            if r > 0 else 0.0 for r in range(REF_SIDE // 2)])
+
+
+def _to_image(kinds: np.ndarray, params: np.ndarray, u: float, on_grid: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Reference-pixel shape parameters -> image pixels at u = S/256 != 1. A one-pixel line becomes a band
+    max(|cos|, |sin|) wide (one pixel per step along its longer axis) between the centres of its end pixels.
+    ``on_grid`` (256/S an integer): the coverage raster samples exactly the 256^2 pixel centres, so the official
+    geometry is kept; otherwise the shapes are first made continuous with the area of their official pixel-centre
+    raster: a rectangle covering x1..x1 + a inclusive is a + 1 pixels long, a circle has its lattice-count radius."""
+    kinds, p = kinds.copy(), params.copy()
+    if not on_grid:
+        rect = kinds == raster.RECTANGLE
+        p[rect, 2:4] += 0.5
+        circ = kinds == raster.CIRCLE
+        r = p[circ, 2]
+        whole = (r == np.floor(r)) & (r < _LATTICE_RADIUS.size)
+        p[np.flatnonzero(circ)[whole], 2:4] = _LATTICE_RADIUS[r[whole].astype(np.int64)][:, None]
+    thin = kinds == raster.THIN_LINE
+    if thin.any():
+        x0, y0, x1, y1 = p[thin, 0], p[thin, 1], p[thin, 2], p[thin, 3]
+        ang = np.arctan2(y1 - y0, x1 - x0)
+        p[thin, 0], p[thin, 1] = 0.5 * (x0 + x1) + 0.5, 0.5 * (y0 + y1) + 0.5
+        p[thin, 2], p[thin, 3], p[thin, 4] = 0.5 * np.hypot(x1 - x0, y1 - y0), 0.0, ang
+        p[thin, 5] = np.maximum(np.abs(np.cos(ang)), np.abs(np.sin(ang)))
+        kinds[thin] = raster.LINE
+    p[:, 0:4] *= u
+    p[:, 5] *= u
+    return kinds, p
 
 
 def _salient_params(cfg: SynthConfig, rng: np.random.Generator) -> tuple[int, np.ndarray, np.ndarray]:
     """Kind code, raster parameters and colour of the salient shape (SPEC.md section 4, with the quirk switches).
     Every quantity is drawn whatever the kind, so the stream does not depend on it."""
-    h, w = cfg.height, cfg.width
-    side = min(h, w)
+    u, h, w = frame(cfg)
+    side = min(cfg.height, cfg.width)
     kind_name = cfg.salient_kinds[int(uniform_int(rng, 0, len(cfg.salient_kinds)))]
     color = rng.integers(0, cfg.color_max + 1, size=3, dtype=np.uint8)
 
@@ -137,8 +194,9 @@ def _salient_params(cfg: SynthConfig, rng: np.random.Generator) -> tuple[int, np
 
     jx, jy = math.floor(cfg.salient_jitter * w), math.floor(cfg.salient_jitter * h)
     cx, cy = span(w // 2 - jx, w // 2 + jx), span(h // 2 - jy, h // 2 + jy)
-    radii = span(math.floor(cfg.salient_size_min * side), math.floor(cfg.salient_size_max * side), 2)
-    extents = span(math.floor(cfg.salient_rect_min * side), math.floor(cfg.salient_rect_max * side), 2)
+    ref = REF_SIDE
+    radii = span(math.floor(cfg.salient_size_min * ref), math.floor(cfg.salient_size_max * ref), 2)
+    extents = span(math.floor(cfg.salient_rect_min * ref), math.floor(cfg.salient_rect_max * ref), 2)
     x1, y1 = span(w // 8, w // 2), span(h // 8, h // 2)
     angle = float(span(0, 180)) * math.pi / 180.0
     g = cfg.ellipse_growth
@@ -150,21 +208,29 @@ def _salient_params(cfg: SynthConfig, rng: np.random.Generator) -> tuple[int, np
         p = [x1 + 0.5 * extents[0] + 0.5, y1 + 0.5 * extents[1] + 0.5, 0.5 * extents[0], 0.5 * extents[1], 0.0, 1.0]
     else:
         p = [cx + 0.5, cy + 0.5, 0.5 * extents[0], 0.5 * extents[1], 0.0, 1.0]
-    return raster.KIND_CODES[kind_name], np.array(p, dtype=np.float64), color
+    kind = raster.KIND_CODES[kind_name]
+    p = np.array(p, dtype=np.float64)
+    if _scaled(cfg):
+        k, q = _to_image(np.array([kind]), p[None, :], u, REF_SIDE % side == 0)
+        kind, p = int(k[0]), q[0]
+    return kind, p, color
 
 
 def render_into(cfg: SynthConfig, seed: int, index: int, canvas: np.ndarray,
                 mask: np.ndarray | None = None) -> np.ndarray | None:
     """Render sample (seed, index) into ``canvas`` (uint8 [H, W, 3], C-contiguous).
 
-    If ``mask`` (uint8 [H, W]) is given it is set to 1 on the salient shape (all 0 for variants without one).
-    Returns the mask used, if any.
+    If ``mask`` (uint8 [H, W]) is given it is set to 1 on the salient shape (all 0 for variants without one; below
+    256^2: where the shape covers at least half of the pixel). Returns the mask used, if any.
     """
     h, w = cfg.height, cfg.width
     if canvas.shape != (h, w, 3) or canvas.dtype != np.uint8:
         raise ValueError(f"canvas must be uint8 {(h, w, 3)}, got {canvas.dtype} {canvas.shape}")
     if mask is not None and (mask.shape != (h, w) or mask.dtype != np.uint8):
         raise ValueError(f"mask must be uint8 {(h, w)}, got {mask.dtype} {mask.shape}")
+    q = coverage_rows(cfg)
+    if q:
+        return _render_coverage(cfg, seed, index, canvas, mask, q)
     rng = sample_rng(seed, index)
     variant = cfg.variant
     has_salient = variant in ("primitives-s", "primitives-ps")
@@ -175,29 +241,106 @@ def render_into(cfg: SynthConfig, seed: int, index: int, canvas: np.ndarray,
     dummy = np.zeros((1, 1), dtype=np.uint8)
     noise = None
     if variant in ("pinknoise", "primitives-ps"):  # background 0..2, salient texture 3..5
-        noise = PinkNoise(rng, 3 if variant == "pinknoise" else 6, h, w, cfg.alpha_min, cfg.alpha_max,
-                          cfg.noise_unit, cfg.noise_dc_fraction)
+        noise = _noise(cfg, rng)
         raster.fields_to_canvas(noise.field(0), noise.field(1), noise.field(2), canvas, dummy, False, _ALL,
                                 cfg.joint_normalisation)
         if variant == "pinknoise":
             return mask
     else:
-        bg = rng.integers(0, cfg.color_max + 1, size=3, dtype=np.uint8)
-        if cfg.grey_background:
-            bg[1] = bg[2] = bg[0]
+        bg = _background(cfg, rng)
         raster.fill(canvas, bg[0], bg[1], bg[2])
+    blocks = min(h, w) > REF_SIDE and not cfg.crisp_edges
+    u, href, wref = frame(cfg)
     if cfg.n_shapes:
         kinds, params, colors = _shape_params(cfg, rng)
-        raster.draw_shapes(canvas, kinds, params, colors)
+        if blocks:
+            raster.draw_shapes_blocks(canvas, kinds, params, colors, u, href, wref)
+        else:
+            raster.draw_shapes(canvas, kinds, params, colors)
     if has_salient:
         kind, p, color = _salient_params(cfg, rng)
-        raster.draw_mask(mask, kind, p)
+        if blocks:
+            raster.draw_mask_blocks(mask, kind, p, u, href, wref)
+        else:
+            raster.draw_mask(mask, kind, p)
         if noise is not None:
             channels = (color != 0).astype(np.uint8) if cfg.salient_mask_per_channel else _ALL
             raster.fields_to_canvas(noise.field(3), noise.field(4), noise.field(5), canvas, mask, True, channels,
                                     cfg.joint_normalisation)
+        elif blocks:
+            raster.draw_shapes_blocks(canvas, np.array([kind], dtype=np.int64), p[None, :], color[None, :], u, href,
+                                      wref)
         else:
             raster.draw_shapes(canvas, np.array([kind], dtype=np.int64), p[None, :], color[None, :])
+    return mask
+
+
+def _noise(cfg: SynthConfig, rng: np.random.Generator) -> PinkNoise:
+    """The pink-noise channels of a ``pinknoise`` (3) or ``primitives-ps`` (6: background, salient texture) image."""
+    return PinkNoise(rng, 3 if cfg.variant == "pinknoise" else 6, cfg.height, cfg.width, cfg.alpha_min,
+                     cfg.alpha_max, cfg.noise_unit, cfg.noise_dc_fraction)
+
+
+def _background(cfg: SynthConfig, rng: np.random.Generator) -> np.ndarray:
+    bg = rng.integers(0, cfg.color_max + 1, size=3, dtype=np.uint8)
+    if cfg.grey_background:
+        bg[1] = bg[2] = bg[0]
+    return bg
+
+
+def _normalised(noise: PinkNoise, first: int, joint: bool) -> tuple[list, list, list]:
+    """Fields first..first+2 and the (min, max) each is normalised with (joint: over the three); below 256^2 the
+    range is that of the 256^2 field (PinkNoise.range_margin)."""
+    fs = [noise.field(first + c) for c in range(3)]
+    margin = [noise.range_margin(first + c, f) for c, f in enumerate(fs)]
+    lo = [float(f.min()) - m for f, m in zip(fs, margin)]
+    hi = [float(f.max()) + m for f, m in zip(fs, margin)]
+    if joint:
+        lo, hi = [min(lo)] * 3, [max(hi)] * 3
+    return fs, lo, hi
+
+
+def _render_coverage(cfg: SynthConfig, seed: int, index: int, canvas: np.ndarray, mask: np.ndarray | None,
+                     q: int) -> np.ndarray | None:
+    """render_into below 256^2: the same draws, composed in float with pixel coverage (pipeline.coverage), so that a
+    pixel is the mean of the 256^2 raster it stands for."""
+    h, w = cfg.height, cfg.width
+    rng = sample_rng(seed, index)
+    variant = cfg.variant
+    has_salient = variant in ("primitives-s", "primitives-ps")
+    work = np.empty((h, w, 3), dtype=np.float32)
+    noise = None
+    if variant in ("pinknoise", "primitives-ps"):
+        noise = _noise(cfg, rng)
+        fs, lo, hi = _normalised(noise, 0, cfg.joint_normalisation)
+        for c in range(3):
+            coverage.write_field(fs[c], work, c, lo[c], hi[c])
+    else:
+        bg = _background(cfg, rng)
+        coverage.fill(work, float(bg[0]), float(bg[1]), float(bg[2]))
+    if variant != "pinknoise" and cfg.n_shapes:
+        kinds, params, colors = _shape_params(cfg, rng)
+        coverage.draw_shapes(work, kinds, params, colors, q)
+    if mask is not None:
+        mask[...] = 0
+    if has_salient:
+        kind, p, color = _salient_params(cfg, rng)
+        if noise is not None:
+            cov = np.zeros((h, w), dtype=np.float32)
+            coverage.draw_mask(cov, kind, p, q)
+            fs, lo, hi = _normalised(noise, 3, cfg.joint_normalisation)
+            for c in range(3):
+                if color[c] != 0 or not cfg.salient_mask_per_channel:
+                    coverage.blend_field(fs[c], work, c, lo[c], hi[c], cov)
+            if mask is not None:
+                mask[...] = cov >= 0.5
+        else:
+            coverage.draw_shapes(work, np.array([kind], dtype=np.int64), p[None, :], color[None, :], q)
+            if mask is not None:
+                cov = np.zeros((h, w), dtype=np.float32)
+                coverage.draw_mask(cov, kind, p, q)
+                mask[...] = cov >= 0.5
+    coverage.to_uint8(work, canvas)
     return mask
 
 
