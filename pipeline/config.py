@@ -345,6 +345,7 @@ def load_synth_config(path: str | None, preset: str | None = None):
     return resolve_synth_config(path, config_section(path), preset=preset)
 
 
-__all__ = ["GENERATOR_VERSION", "REF_SIDE", "SYNTH_PRESETS", "resolve_synth_config", "load_synth_config", "config_section",
-           "VARIANTS", "SIZE_POLICIES", "NOISE_UNITS", "PARTICLE_BOUNDS", "SALIENT_KINDS", "SynthConfig", "load_config",
-           "config_hash", "load_config_mapping", "parse_resolution", "with_overrides", "ConfigError"]
+__all__ = ["GENERATOR_VERSION", "REF_SIDE", "SYNTH_PRESETS", "resolve_synth_config", "load_synth_config",
+           "config_section", "VARIANTS", "SIZE_POLICIES", "NOISE_UNITS", "PARTICLE_BOUNDS", "SALIENT_KINDS",
+           "SynthConfig", "load_config", "config_hash", "load_config_mapping", "parse_resolution", "with_overrides",
+           "ConfigError"]

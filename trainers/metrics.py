@@ -238,6 +238,28 @@ def kid_from_features(real: np.ndarray, fake: np.ndarray, n_subsets: int = 100, 
     return float(vals.mean()), float(vals.std())
 
 
+def fid_against_split_floor(ref: np.ndarray, ours: np.ndarray, n_subsets: int = 100,
+                            subset_size: int = 1000) -> dict[str, float]:
+    """FID of ``ours`` against a noise floor when there is only one reference set (features [N, d]).
+
+    The reference is split into halves A1 (its first half) and A2 (the second); the floor is FID(A1, A2), and ours
+    is compared like with like: ``fid_split`` = mean(FID(O, A1), FID(O, A2)) with O the first len(A1) of ours,
+    so both FIDs have the same sample sizes and bias. ``ratio`` = fid_split / floor (about 1 for a faithful set).
+    ``fid`` is all of ours against the whole reference; KID and its floor are computed the same way."""
+    ref = np.asarray(ref, np.float64)
+    ours = np.asarray(ours, np.float64)
+    half = len(ref) // 2
+    if half < 2 or len(ours) < half:
+        raise ValueError(f"split-half floor needs >= 4 reference and >= {half} compared feature vectors")
+    a1, a2, o = ref[:half], ref[half:2 * half], ours[:half]
+    floor = fid_from_features(a1, a2)
+    split = 0.5 * (fid_from_features(a1, o) + fid_from_features(a2, o))
+    kid_floor, _ = kid_from_features(a1, a2, n_subsets=n_subsets, subset_size=subset_size)
+    kid, kid_std = kid_from_features(ref, ours, n_subsets=n_subsets, subset_size=subset_size)
+    return {"fid": fid_from_features(ref, ours), "fid_split": split, "floor": floor, "ratio": split / floor,
+            "n_half": half, "kid_mean": kid, "kid_std": kid_std, "kid_floor": kid_floor}
+
+
 # ---------------------------------------------------------------------------------------------- real-set cache
 
 @dataclass(frozen=True)
