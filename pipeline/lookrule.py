@@ -66,5 +66,22 @@ def to_comparison(images: np.ndarray, side: int) -> np.ndarray:
     return area_downsize(centre_crop(np.asarray(images)), comparison_side(side))
 
 
-__all__ = ["REFERENCE_SIDE", "LARGE_COMPARISON_SIDE", "FILTER_NAME", "comparison_side", "centre_crop",
+def resizable_reference(ref_shape: tuple[int, ...], resolution: tuple[int, int]) -> bool:
+    """Whether images of ``resolution`` (H, W) are compared with a reference of ``ref_shape`` by the rule: the
+    reference is the official size (256 x 256) and the compared images are of another size."""
+    return tuple(ref_shape[:2]) == (REFERENCE_SIDE, REFERENCE_SIDE) and tuple(resolution) != tuple(ref_shape[:2])
+
+
+def reference_rows(images: np.ndarray, side: int) -> np.ndarray:
+    """Official 256^2 images shown beside ours of side S (``primps preview``): area-downsized to S below 256,
+    enlarged pixel for pixel (nearest neighbour, as the block raster draws shapes) above."""
+    from PIL import Image
+
+    if side <= REFERENCE_SIDE:
+        return area_downsize(images, side)
+    return np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(im)).resize((side, side), Image.NEAREST))
+                     for im in images])
+
+
+__all__ = ["resizable_reference", "reference_rows", "REFERENCE_SIDE", "LARGE_COMPARISON_SIDE", "FILTER_NAME", "comparison_side", "centre_crop",
            "area_downsize", "to_comparison"]

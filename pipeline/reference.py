@@ -52,18 +52,22 @@ def reference_members(path: Path) -> list[tuple[str, bytes]]:
     return out
 
 
-def load_reference(path: Path, resolution: tuple[int, int]) -> tuple[np.ndarray, str]:
-    """Decoded reference images uint8 [N, H, W, 3] and the sha256 of their bytes; checks the resolution."""
+def load_reference(path: Path, resolution: tuple[int, int] | None) -> tuple[np.ndarray, str]:
+    """Decoded reference images uint8 [N, H, W, 3] and the sha256 of their bytes; checks the resolution (with
+    ``resolution=None``: only that all images have one size)."""
     members = reference_members(path)
     digest = hashlib.sha256()
     imgs = []
     for name, data in members:
         digest.update(name.encode() + b"\0" + data)
         img = decode_rgb(data, name)
-        if img.shape[:2] != tuple(resolution):
+        if resolution is not None and img.shape[:2] != tuple(resolution):
             raise UsageError(f"reference image {name} is {img.shape[0]}x{img.shape[1]} (HxW) but the compared "
                              f"images are {resolution[0]}x{resolution[1]}; pass --resolution "
                              f"{img.shape[0]}x{img.shape[1]} or a reference of the same size")
+        if imgs and img.shape != imgs[0].shape:
+            raise UsageError(f"reference {path}: image {name} is {img.shape[0]}x{img.shape[1]}, the first one "
+                             f"{imgs[0].shape[0]}x{imgs[0].shape[1]}; all reference images must have one size")
         imgs.append(img)
     return np.stack(imgs), digest.hexdigest()
 

@@ -4,12 +4,18 @@ Compares N images drawn from a synth config (``--config/--synth-preset/--variant
 ``--seed``) or read from a shard manifest (``--manifest``) with a reference tar or folder of images: FID and KID with
 the project's Inception features (trainers.metrics, offline), and the per-image statistics of
 pipeline.imagestats side by side with z-scores. Prints a table; ``--json`` also writes it all as JSON. Reference
-features are cached per (sha256 of the reference, Inception weights) in the cache directory.
+features are cached per (sha256 of the reference, resizing, Inception weights) in the cache directory.
+
+A reference of the official size (256x256) is compared with images of any other size by the comparison rule
+(pipeline.lookrule): below 256 the reference is downsized to S by area; above, both sides are downsized to 128.
+The FID noise floor is a split-half floor of the reference processed the same way (FID of its first against its
+second half, since only one reference is given), and ours is compared with each half at the same sample sizes.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import math
 import sys
 from pathlib import Path
@@ -96,8 +102,19 @@ def run(args: argparse.Namespace) -> int:
         cfg = resolve_synth_config(args.config, None, preset=args.synth_preset, variant=args.variant,
                                    resolution=args.resolution)
         resolution = (cfg.height, cfg.width)
+    from primps.pipeline import lookrule
+
     ref_path = Path(args.reference)
-    ref_imgs, digest = load_reference(ref_path, resolution)
+    ref_imgs, digest = load_reference(ref_path, None)
+    rule = None
+    if ref_imgs.shape[1:3] != tuple(resolution):
+        if not lookrule.resizable_reference(ref_imgs.shape[1:3], resolution):
+            raise UsageError(f"reference images are {ref_imgs.shape[1]}x{ref_imgs.shape[2]} (HxW) but the compared "
+                             f"images are {resolution[0]}x{resolution[1]}; give a reference of the same size, or "
+                             "an official 256x256 one (resized by the comparison rule)")
+        rule = min(resolution)
+        ref_imgs = lookrule.to_comparison(ref_imgs, rule)
+        digest = hashlib.sha256(f"{digest} area-{ref_imgs.shape[1]}".encode()).hexdigest()
     inception = None
     if not args.no_fid:
         from primps.trainers.metrics import InceptionFeatures
@@ -124,16 +141,31 @@ def run(args: argparse.Namespace) -> int:
 
     result: dict = {"reference": str(ref_path), "reference_sha256": digest, "n_reference": len(ref_imgs),
                     "n": len(imgs), "resolution": list(resolution), **source}
+    if rule is not None:
+        imgs = lookrule.to_comparison(imgs, rule)
+        result["comparison"] = {"side": int(imgs.shape[1]), "filter": lookrule.FILTER_NAME,
+                                "rule": "reference downsized to S" if rule < lookrule.REFERENCE_SIDE
+                                else f"both downsized to {lookrule.LARGE_COMPARISON_SIDE}"}
     if inception is not None:
-        from primps.trainers.metrics import default_cache_dir, fid_from_features, kid_from_features
+        from primps.trainers.metrics import default_cache_dir, fid_against_split_floor, fid_from_features
 
         cache = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
         ref_f = reference_features(inception, ref_imgs, digest, cache)
         our_f = image_features(inception, imgs, "features")
-        result["fid"] = fid_from_features(ref_f, our_f, method="eigh")
-        kid_m, kid_s = kid_from_features(ref_f, our_f, n_subsets=args.kid_subsets,
-                                         subset_size=min(args.kid_subset_size, len(ref_f), len(our_f)))
-        result["kid_mean"], result["kid_std"] = kid_m, kid_s
+        half = len(ref_f) // 2
+        if half >= 2 and len(our_f) >= half:
+            res = fid_against_split_floor(ref_f, our_f, n_subsets=args.kid_subsets,
+                                          subset_size=min(args.kid_subset_size, half))
+            res["floor_kind"] = (f"split-half: FID of the reference's first {half} against its next {half} images "
+                                 f"(only one reference given); ours: the first {half} against each half")
+            result.update(res)
+        else:
+            from primps.trainers.metrics import kid_from_features
+
+            result["fid"] = fid_from_features(ref_f, our_f)
+            result["kid_mean"], result["kid_std"] = kid_from_features(
+                ref_f, our_f, n_subsets=args.kid_subsets, subset_size=min(args.kid_subset_size, len(ref_f),
+                                                                          len(our_f)))
         result["inception_sha256"] = inception.sha256
     ours = imagestats.set_stats(imgs)
     ref = imagestats.set_stats(ref_imgs)
@@ -158,8 +190,15 @@ def _jsonable(obj):
 def format_table(result: dict) -> str:
     lines = [f"fidelity: {result['n']} images vs {result['n_reference']} reference images ({result['reference']}), "
              f"{result['resolution'][0]}x{result['resolution'][1]}"]
+    if "comparison" in result:
+        c = result["comparison"]
+        lines.append(f"  compared at {c['side']}x{c['side']}: {c['rule']} ({c['filter']})")
     if "fid" in result:
         lines.append(f"  FID {result['fid']:.2f}   KID {result['kid_mean']:.4f} +- {result['kid_std']:.4f}")
+    if "floor" in result:
+        lines.append(f"  noise floor ({result['n_half']} vs {result['n_half']}, split-half of the reference): "
+                     f"FID {result['floor']:.2f}, KID {result['kid_floor']:.4f};  ours at the same sizes: FID "
+                     f"{result['fid_split']:.2f}, ratio {result['ratio']:.3f}")
     lines.append(f"  {'statistic':<18} {'ours':>10} {'reference':>10} {'z':>7}")
     for name, row in result["stats"].items():
         flag = "  <-- |z| > 3" if abs(row["z"]) > 3 else ""

@@ -20,7 +20,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Render --n-images synthetic samples (indices 0..n-1 under --seed) into one PNG grid. With "
                     "--variant all there is one row per variant, in the order " + ", ".join(VARIANTS)
                     + ", labelled on the left. "
-                    "With --reference, a row of reference images (the first --n-images) is put above each row of ours. "
+                    "With --reference, a row of reference images (the first --n-images) is put above each row of "
+                    "ours; an official 256x256 reference is resized to a square --resolution by the comparison rule "
+                    "(area-downsized below 256, enlarged pixel for pixel above). "
                     "The file is written under a temporary name and renamed.",
     )
     p.add_argument("--variant", default=None,
@@ -113,12 +115,20 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--variant must be one of {', '.join(VARIANTS)} or all, got {args.variant!r}")
     refs = {}
     if args.reference is not None:
+        from primps.pipeline import lookrule
         from primps.pipeline.reference import load_reference
 
         for v in variants:
-            imgs, _ = load_reference(reference_for(Path(args.reference), v, len(variants) == 1),
-                                     (cfg.height, cfg.width))
-            refs[v] = imgs[:args.n]
+            imgs, _ = load_reference(reference_for(Path(args.reference), v, len(variants) == 1), None)
+            imgs = imgs[:args.n]
+            if imgs.shape[1:3] != (cfg.height, cfg.width):
+                if cfg.height != cfg.width or not lookrule.resizable_reference(imgs.shape[1:3],
+                                                                               (cfg.height, cfg.width)):
+                    raise UsageError(f"--reference images are {imgs.shape[1]}x{imgs.shape[2]} (HxW) but ours are "
+                                     f"{cfg.height}x{cfg.width}; give a reference of the same size, or an "
+                                     "official 256x256 one with a square --resolution")
+                imgs = lookrule.reference_rows(imgs, cfg.height)
+            refs[v] = imgs
     if len(variants) > 1 or refs:
         cols = args.n
         blocks, labels = [], []

@@ -97,12 +97,23 @@ def test_preview_reference_rows_above_ours(tmp_path):
 
 
 @needs_ref
-def test_preview_reference_of_another_resolution_is_a_usage_error(tmp_path, capsys):
+def test_preview_reference_resized_by_the_rule(tmp_path, capsys):
+    """At 64^2 the official reference rows are set A area-downsized to 64; a non-square size is refused."""
+    from primps.pipeline import lookrule
+    from primps.pipeline.reference import load_reference
+
     out = tmp_path / "x.png"
-    assert main(["preview", "--variant", "primitives", "--resolution", "64", "--reference",
-                 str(REF / "primitives-A.tar"), "--out", str(out)]) == 2
+    assert main(["preview", "--variant", "primitives", "--n", "2", "--resolution", "64", "--reference",
+                 str(REF / "primitives-A.tar"), "--out", str(out)]) == 0
+    img = np.asarray(Image.open(out))
+    ref = lookrule.area_downsize(load_reference(REF / "primitives-A.tar", (256, 256))[0][:2], 64)
+    pad, label = 2, 96
+    assert np.array_equal(img[pad:pad + 64, label + pad:label + pad + 64], ref[0])
+    bad = tmp_path / "y.png"
+    assert main(["preview", "--variant", "primitives", "--resolution", "64x32", "--reference",
+                 str(REF / "primitives-A.tar"), "--out", str(bad)]) == 2
     err = capsys.readouterr().err.strip()
-    assert "256x256" in err and len(err.splitlines()) == 1 and not out.exists()
+    assert "256x256" in err and len(err.splitlines()) == 1 and not bad.exists()
 
 
 def test_preview_preset_clean(tmp_path):

@@ -95,12 +95,33 @@ def test_fidelity_stats_only_table_and_json(tmp_path, capsys):
 
 
 @needs_ref
-def test_fidelity_rejects_a_reference_of_another_resolution(tmp_path, capsys):
+def test_fidelity_resizes_an_official_reference_by_the_rule(tmp_path, capsys):
+    """An official 256^2 reference against 64^2 images: the reference is area-downsized to 64 (the statistics are
+    those of the downsized set A); a reference of another size than 256 is still refused."""
+    from primps.pipeline import lookrule
+
     out = tmp_path / "f.json"
     assert main(["fidelity", "--reference", str(REF / "pinknoise-A.tar"), "--resolution", "64", "--variant",
-                 "pinknoise", "--no-fid", "--json", str(out)]) == 2
+                 "pinknoise", "--n", "30", "--no-fid", "--json", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "compared at 64x64" in table and "area" in table
+    res = json.loads(out.read_text())
+    ref = lookrule.to_comparison(_imstats().tar_images(REF / "pinknoise-A.tar"), 64)
+    assert res["stats"]["channel_std"]["reference"]["mean"] == pytest.approx(
+        imagestats.set_stats(ref)["channel_std"]["mean"])
+    assert all(abs(r["z"]) < 4 for r in res["stats"].values())
+    from PIL import Image
+
+    members = []
+    for i in range(3):
+        buf = io.BytesIO()
+        Image.fromarray(np.full((64, 64, 3), 40 * i, np.uint8)).save(buf, format="PNG")
+        members.append((f"{i}.png", buf.getvalue()))
+    small = _tar(tmp_path / "small.tar", members)
+    assert main(["fidelity", "--reference", str(small), "--resolution", "32", "--no-fid", "--json",
+                 str(tmp_path / "g.json")]) == 2
     err = capsys.readouterr().err.strip()
-    assert "256x256" in err and "64x64" in err and len(err.splitlines()) == 1 and not out.exists()
+    assert "64x64" in err and "32x32" in err and len(err.splitlines()) == 1 and not (tmp_path / "g.json").exists()
 
 
 def test_fidelity_usage_errors(tmp_path, capsys):
@@ -130,4 +151,6 @@ def test_fidelity_fid_small_within_one_set_large_across_variants(tmp_path, capsy
     assert len(list(cache.glob("fidelity-ref-*.npz"))) == 1  # the reference features were computed once
     fs, fo = json.loads(same.read_text()), json.loads(other.read_text())
     assert fo["fid"] > 2.5 * fs["fid"], (fs["fid"], fo["fid"])
+    assert fs["floor"] == fo["floor"] and fs["n_half"] == k // 2  # split-half floor of the one reference
+    assert fo["ratio"] > 2 * fs["ratio"]
     assert fo["kid_mean"] > fs["kid_mean"]
