@@ -87,6 +87,16 @@ class SynthConfig:
         salient_ellipse_rotation: false (paper): the salient ellipse is axis-aligned; true: uniform rotation.
         salient_mask_per_channel: in ``primitives-ps`` a channel keeps the background inside the salient shape
             where the shape's colour component is 0 (probability 1/255 per channel); false: one mask.
+
+    Other sizes (the rule; README "Other resolutions"). With S = min(H, W), every quantity above that is given in
+    pixels (sizes, bounds, positions, thicknesses, the ellipse growth) is in *reference pixels*: the image is
+    H*256/S x W*256/S reference pixels, one reference pixel is u = S/256 image pixels, and all shapes are scaled by u
+    (so size_max_fraction and the salient fractions are fractions of S at every size, and at S = 256 nothing
+    changes). Below 256 a pixel is the area mean of the official 256^2 raster under it (coverage rasterisation,
+    pink noise through the area filter with the 256^2 field's range); above 256 shapes are the reference-grid raster
+    painted in blocks of about u x u pixels and the noise has no frequencies above 128 cycles per image.
+        crisp_edges: above 256, sample shapes at the image's own pixel centres instead of in reference-pixel
+            blocks (false: the paper's look enlarged). No effect at S <= 256.
     """
 
     variant: str = "primitives-ps"
