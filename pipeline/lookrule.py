@@ -83,5 +83,6 @@ def reference_rows(images: np.ndarray, side: int) -> np.ndarray:
                      for im in images])
 
 
-__all__ = ["resizable_reference", "reference_rows", "REFERENCE_SIDE", "LARGE_COMPARISON_SIDE", "FILTER_NAME", "comparison_side", "centre_crop",
+__all__ = ["resizable_reference", "reference_rows", "REFERENCE_SIDE", "LARGE_COMPARISON_SIDE", "FILTER_NAME",
+           "comparison_side", "centre_crop",
            "area_downsize", "to_comparison"]
