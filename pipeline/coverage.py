@@ -20,6 +20,7 @@ import math
 
 import numpy as np
 from numba import njit
+
 from primps.pipeline.raster import _row_range, _row_span
 
 

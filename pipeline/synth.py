@@ -20,6 +20,7 @@ import math
 from collections.abc import Iterable, Sequence
 
 import numpy as np
+
 from primps.pipeline import coverage, raster
 from primps.pipeline.config import REF_SIDE, SALIENT_KINDS, SynthConfig
 from primps.pipeline.pinknoise import PinkNoise

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from primps.pipeline import imagestats, lookrule
 from primps.pipeline.config import VARIANTS, SynthConfig, resolve_synth_config
 from primps.pipeline.synth import render_batch, render_with_mask
