@@ -108,7 +108,7 @@ def table(rows: list[dict]) -> str:
         for s in sides:
             r = by.get((v, s))
             cells.append("not measured" if r is None else
-                         f"{r['fid_split']:.1f} / {r['floor']:.1f} = **{r['ratio']:.2f}**, |z| {r['max_abs_z']:.1f}")
+                         f"{r['fid_split']:.1f} / {r['floor']:.1f} = **{r['ratio']:.2f}**, max z {r['max_abs_z']:.1f}")
         lines.append(f"| {v} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
