@@ -21,7 +21,7 @@ import numpy as np
 REFERENCE_SIDE = 256
 #: Above the reference side both sides are compared at this side.
 LARGE_COMPARISON_SIDE = 128
-FILTER_NAME = "area (box filter, Pillow Image.BOX)"
+FILTER_NAME = "area: the mean of the covered pixels, rounded"
 
 
 def comparison_side(side: int) -> int:
