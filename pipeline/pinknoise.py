@@ -164,7 +164,19 @@ def _fill_spectrum(raw32, a, b, fy, fx, mag, phasor, w, out):
         px[j] = fx[j] ** b + EPS
     for i in range(h):
         py[i] = fy[i] ** a
-    _fill_loop(raw32, py, px, mag, phasor, w, out)
+    sq2 = np.float32(np.sqrt(2.0))
+    edge = wh - 1 if w % 2 == 0 else 0
+    k = 0
+    for i in range(h):
+        yi = py[i]
+        for j in range(wh):
+            word = raw32[k]
+            k += 1
+            r = mag[word & 0xFFFF] / (yi + px[j])
+            out[i, j] = phasor[(word >> 16) & 0xFFF] * r
+        out[i, 0] *= sq2
+        if edge:
+            out[i, edge] *= sq2
 
 
 @njit(cache=True, nogil=True)
@@ -177,24 +189,16 @@ def _fill_spectrum_gains(raw32, a, b, fy, fx, gy, gx, mag, phasor, w, out):
         px[j] = fx[j] ** b + EPS
     for i in range(h):
         py[i] = fy[i] ** a
-    _fill_loop(raw32, py, px, mag, phasor, w, out)
-    for i in range(h):
-        for j in range(wh):
-            out[i, j] *= gy[i] * gx[j]
-
-
-@njit(cache=True, nogil=True)
-def _fill_loop(raw32, py, px, mag, phasor, w, out):
-    h, wh = out.shape
     sq2 = np.float32(np.sqrt(2.0))
     edge = wh - 1 if w % 2 == 0 else 0
     k = 0
     for i in range(h):
         yi = py[i]
+        gi = gy[i]
         for j in range(wh):
             word = raw32[k]
             k += 1
-            r = mag[word & 0xFFFF] / (yi + px[j])
+            r = mag[word & 0xFFFF] / (yi + px[j]) * (gi * gx[j])
             out[i, j] = phasor[(word >> 16) & 0xFFF] * r
         out[i, 0] *= sq2
         if edge:
