@@ -167,6 +167,7 @@ def test_dataset_card_beside_the_shards(ref):
     (["--root", "afile/sub"], "afile"),
     (["--manifest-dir", "afile"], "afile"),
     (["--workers", "-1"], "workers"),
+    (["--min-shards", "-1"], "--min-shards"),
 ])
 def test_bad_parameters_exit_2_and_write_nothing(tmp_path, args, needle):
     (tmp_path / "bad.yaml").write_text("variant: [unclosed\n")
