@@ -156,6 +156,15 @@ def migrate_legacy_layout(shard_dir: str | os.PathLike) -> None:
         (shard_dir / name).unlink(missing_ok=True)
 
 
+def stray_files(shard_dir: str | os.PathLike, shards: Sequence[ShardInfo]) -> list[str]:
+    """Visible files of a shard folder other than its shards and the card: Hugging Face ``datasets`` would read
+    each as a shard (``load_dataset("webdataset", data_dir=...)`` fails on them)."""
+    keep = {s.file for s in shards} | {"README.md"}
+    d = Path(shard_dir)
+    return sorted(p.name for p in d.iterdir() if p.is_file() and not p.name.startswith(".") and p.name not in keep) \
+        if d.is_dir() else []
+
+
 def write_wids_index(shard_dir: str | os.PathLike, shards: Sequence[ShardInfo], name: str) -> Path:
     """``<shard_dir>/.primps/wids-index.json``; wids resolves each url against the index file's own folder, so the
     index works from any working directory and in a moved folder."""

@@ -96,6 +96,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from primps.pipeline.manifest import stray_files
+
     target = checks.existing_path(args.target, "TARGET")
     status = 0
     for m in _manifests_for(target):
@@ -107,4 +109,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"primps verify: {m.path}: {len(problems)} problem(s)", file=sys.stderr)
         else:
             print(f"OK {m.dataset_id}: {len(m.shards)} shards, {m.n_images} images ({m.path})")
+        stray = stray_files(m.shard_dir(), m.shards)
+        if stray:
+            print(f"primps verify: note: {', '.join(stray[:5])}{' ...' if len(stray) > 5 else ''} beside the shards "
+                  f"of {m.dataset_id}: Hugging Face datasets would read them as shards; move them out (a rerun of "
+                  "render or ingest moves old-layout files into .primps/)", file=sys.stderr)
     return status

@@ -137,7 +137,8 @@ def test_plain_webdataset_tar_and_wids_read_back(ref):
     import wids
 
     # the index lies in .primps/ with urls relative to itself; localname reads the shards in place (no /tmp copy)
-    ds = wids.ShardListDataset(str(shard_dir / ".primps" / "wids-index.json"), localname=os.path.abspath)
+    ds = wids.ShardListDataset(str(shard_dir / ".primps" / "wids-index.json"), localname=os.path.abspath,
+                               transformations=[])
     assert len(ds) == N
     assert ds[30]["__key__"] == "000030"
     index = json.loads((shard_dir / ".primps" / "wids-index.json").read_text())

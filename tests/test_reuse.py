@@ -285,12 +285,15 @@ def test_old_layout_folder_still_loads_and_a_rerun_tidies_it(synth, tmp_path):
     for name in ("SHA256SUMS", "manifest.json"):
         (meta / name).unlink()
     meta.rmdir()
-    assert primps("verify", folder, cwd=tmp_path).returncode == 0
+    r = primps("verify", folder, cwd=tmp_path)
+    assert r.returncode == 0 and "note: manifest.json, shard-000000.tar.sha256.json" in r.stderr, r.stderr
     r = primps("render", "--resolution", 32, "-n", N, "--shard-size", SHARD, "--seed", SEED, "--root", "data",
                "--manifest-dir", "man", "--workers", 0, "--no-progress", cwd=base, timeout=300)
     assert r.returncode == 0, r.stderr
     assert f"{N} skipped" in r.stderr  # the moved resume records still count
     assert {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
+    r = primps("verify", folder, cwd=tmp_path)
+    assert r.returncode == 0 and "note" not in r.stderr, r.stderr
 
 
 def test_old_manifest_path_gets_an_error_naming_the_new_place(synth):
