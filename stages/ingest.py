@@ -93,7 +93,7 @@ def _summarise(paths: list[str], limit: int = 10) -> str:
 def ingest(src: str | os.PathLike, out: str | os.PathLike, resolution: int, image_format: str = "png",
            quality: int = 95, shard_size: int = DEFAULT_SHARD_SIZE, strict: bool = False,
            keep_duplicates: bool = False, progress: bool = False) -> IngestResult:
-    """Convert every image under ``src`` and write shards, card and ``.primps/manifest.json`` into ``out``. See module docstring.
+    """Convert every image under ``src`` into shards, card and ``.primps/manifest.json`` in ``out`` (module doc).
 
     ``progress`` shows a tqdm bar over the source files when stderr is a terminal (so captured output, logs and
     error messages stay clean).
