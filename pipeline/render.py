@@ -48,7 +48,7 @@ def too_few_shards(n_shards: int, n_images: int, min_shards: int) -> str | None:
 
     The rule: plain webdataset with ``split_by_node`` and ``split_by_worker`` hands each of R ranks x W DataLoader
     workers whole shards, so it needs at least R x W shards (a worker without one stops with "No samples found"),
-    and a multiple of R x W equal shards for equal batches per rank; ``resampled=True`` readers need only one."""
+    and a multiple of R equally full shards for equal samples per rank; ``resampled=True`` readers need only one."""
     if min_shards <= 0 or n_shards >= min_shards:
         return None
     size = n_images // min_shards

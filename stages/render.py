@@ -48,8 +48,8 @@ def register(subparsers) -> None:
     p.add_argument("--min-shards", type=int, default=DEFAULT_MIN_SHARDS, metavar="N",
                    help="warn when the set gets fewer than N shards (default %(default)s; 0: never). Readers need "
                         "at least ranks x DataLoader workers shards for plain webdataset with split_by_node, e.g. "
-                        "8 for 4 GPUs x 2 workers (a multiple of it for equal batches per rank); resampled=True "
-                        "readers and primps' own loader need one")
+                        "8 for 4 GPUs x 2 workers (and a multiple of the ranks, equally full, for equal samples per "
+                        "rank); resampled=True readers and primps' own loader need one")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
