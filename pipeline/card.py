@@ -65,7 +65,7 @@ def _front_matter(m: dict) -> str:
 
 
 def _canonical_def() -> list[str]:
-    return ["def canonical(obj):  # the one JSON form behind both hashes",
+    return ["def canonical(obj):  # the JSON form primps hashes",
             '    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("utf-8")', ""]
 
 
