@@ -1,5 +1,18 @@
 """Dataset manifests: one JSON file that names and checks a set of WebDataset shards.
 
+Shard folder layout (render and ingest)::
+
+    shard-000000.tar ...            the shards, and nothing else visible but
+    README.md                       the dataset card (pipeline.card), Hub YAML front matter
+    .primps/manifest.json           the manifest (authoritative for the folder; written last)
+    .primps/wids-index.json         wids-shard-index-v1, shard urls relative to this file
+    .primps/SHA256SUMS              `cd FOLDER && sha256sum -c .primps/SHA256SUMS`
+    .primps/shard-*.tar.sha256.json per-shard resume records (pipeline.shards)
+
+Hugging Face ``datasets`` skips hidden folders and README.md, so ``load_dataset(folder)`` and
+``load_dataset("webdataset", data_dir=folder)`` see only the shards. Folders of the older layout (manifest.json,
+wids-index.json and sidecars beside the shards) still load.
+
 Public API
 ----------
 ``build_manifest(*, dataset_id, kind, resolution, image_format, shards, shard_dir, manifest_path, config=None,
@@ -7,24 +20,21 @@ config_hash=None, generator_version=None, extra=None) -> dict``
     ``kind`` is ``"synthetic"`` or ``"ingest"``; ``shards`` a list of ``ShardInfo`` in order; ``shard_dir`` the
     directory holding the tars. The shard directory is stored *relative to the manifest file's directory*, so a
     copied tree (manifests/ + shards) still resolves. ``n_images`` is the sum of the shard counts. No timestamps:
-    equal inputs give byte-identical manifests.
+    equal inputs give byte-identical manifests. The copy in ``--manifest-dir`` differs from the folder's own copy
+    only in ``shard_dir``.
 ``write_manifest(path, manifest_dict)``
-    Canonical JSON (sorted keys, indent 1), written under a temporary name and renamed. The copy inside a shard
-    folder (``<shard_dir>/manifest.json``, written last by render and ingest) first gets its dataset card.
-``write_dataset_card(shard_dir, manifest_dict)`` / ``dataset_card(manifest_dict) -> str``
-    ``<shard_dir>/README.md``: what the set is, generator version, config, seed, counts, licence of the images and
-    how to read the shards with plain webdataset or wids. Deterministic (no dates), like the manifest.
+    Canonical JSON (sorted keys, indent 1), written under a temporary name and renamed. The folder's own copy
+    (``folder_manifest_path(shard_dir)``, written last by render and ingest) first gets ``SHA256SUMS`` and the
+    dataset card.
 ``load_manifest(path) -> Manifest``
-    ``path`` is a manifest JSON file, or a shard directory containing ``manifest.json``. Raises ``UsageError``
-    naming the file if it is missing or malformed.
-``write_wids_index(shard_dir, shards, name)``
-    ``wids-shard-index-v1`` JSON (``<shard_dir>/wids-index.json``) with relative urls, sample counts and file sizes
-    (``filesize``, which wids sums for its dataset size) so that ``wids.ShardListDataset(path)`` random-accesses the
-    shards.
+    ``path`` is a manifest JSON file, or a shard directory. Raises ``UsageError`` naming the file if it is missing
+    or malformed.
+``write_wids_index(shard_dir, shards, name)`` / ``write_checksums(shard_dir, shards)``
+    The wids index (with ``nsamples`` and ``filesize``, which wids sums for its dataset size) and ``SHA256SUMS``.
 
 ``Manifest`` attributes: ``path``, ``dataset_id``, ``kind``, ``resolution`` (H, W), ``n_images``, ``image_format``,
 ``config`` (dict or None), ``config_hash``, ``generator_version``, ``shards`` (list of ShardInfo), ``data`` (the raw
-dict); methods ``shard_dir()`` and ``shard_paths()`` (absolute paths).
+dict); methods ``shard_dir()``, ``shard_paths()`` (absolute paths) and ``wids_index_path()``.
 """
 
 from __future__ import annotations
@@ -38,20 +48,24 @@ from typing import Any, Sequence
 
 from primps.pipeline.atomic import atomic_write_bytes
 from primps.pipeline.errors import UsageError
-from primps.pipeline.shards import ShardInfo
+from primps.pipeline.shards import META_DIR, ShardInfo
 
 MANIFEST_FORMAT = "primps-manifest-v1"
 KINDS = ("synthetic", "ingest")
-SHARD_DIR_MANIFEST = "manifest.json"
-WIDS_INDEX_NAME = "wids-index.json"
+# Paths relative to a shard folder.
+SHARD_DIR_MANIFEST = f"{META_DIR}/manifest.json"
+WIDS_INDEX_NAME = f"{META_DIR}/wids-index.json"
+CHECKSUMS_NAME = f"{META_DIR}/SHA256SUMS"
+#: Where the older layout kept the manifest copy and the wids index: beside the shards.
+LEGACY_NAMES = ("manifest.json", "wids-index.json")
 
 
 def make_dataset_id(prefix: str, payload: dict) -> str:
     """The one dataset-id recipe: ``<prefix>-`` + 16 hex of sha256 over the canonical JSON of ``payload`` (what
-    defines the data). ``synth-`` (render), ``real-`` (ingest), ``stream-`` (pretrain --stream)."""
+    defines the data). ``synth-`` (render), ``real-`` (ingest), ``stream-`` (pretrain --stream). The dataset card
+    (pipeline/card.py) writes this recipe out; tests/test_reuse.py rebuilds ids from the card's text."""
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
     return f"{prefix}-" + hashlib.sha256(blob).hexdigest()[:16]
-CARD_NAME = "README.md"
 
 
 def _canonical(d: dict) -> bytes:
@@ -98,82 +112,78 @@ def build_manifest(
 
 
 def write_manifest(path: str | os.PathLike, manifest: dict) -> Path:
+    from primps.pipeline.card import write_dataset_card
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.name == SHARD_DIR_MANIFEST:  # the shard folder's own copy: the card goes first, the manifest last
-        write_dataset_card(path.parent, manifest)
+    if path.name == "manifest.json" and path.parent.name == META_DIR:
+        # the shard folder's own copy: checksums and card first, the manifest last
+        shard_dir = path.parent.parent
+        write_checksums(shard_dir, [ShardInfo.from_dict(s) for s in manifest["shards"]])
+        write_dataset_card(shard_dir, manifest)
     atomic_write_bytes(path, _canonical(manifest))
     return path
 
 
-_KIND_TEXT = {
-    "synthetic": ("Synthetic images rendered by `primps render` (the Primitives-PS synthesizer: random primitive "
-                  "shapes over pink noise), as pretraining data for GANs.",
-                  "Procedurally generated from a seed: no photographs, no people, no personal data. The images are "
-                  "program output; use them under the MIT licence of primps."),
-    "ingest": ("Real images converted by `primps ingest` (RGB, centre-cropped, resized), as a low-shot GAN "
-               "training target.",
-               "Derived from the source images, which keep their own licence and may show people: check the "
-               "source's terms before sharing this set."),
-}
+def folder_manifest_path(shard_dir: str | os.PathLike) -> Path:
+    """The shard folder's own manifest copy, ``<shard_dir>/.primps/manifest.json``."""
+    return Path(shard_dir) / SHARD_DIR_MANIFEST
 
 
-def dataset_card(manifest: dict) -> str:
-    """The Markdown dataset card of a shard set (see ``write_dataset_card``)."""
-    what, licence = _KIND_TEXT.get(manifest.get("kind"), ("A primps shard set.", "See the source of the images."))
-    h, w = manifest["resolution"]
-    rows = [("dataset id", manifest["dataset_id"]), ("kind", manifest["kind"]),
-            ("images", f"{manifest['n_images']} in {manifest['n_shards']} shard(s)"),
-            ("resolution", f"{h}x{w} (height x width), RGB"), ("image format", manifest["image_format"])]
-    for key, label in (("generator_version", "generator version"), ("seed", "seed"), ("shard_size", "shard size"),
-                       ("config_hash", "config hash")):
-        if manifest.get(key) is not None:
-            rows.append((label, str(manifest[key])))
-    fmt = manifest["image_format"]
-    decode = {"npy": "", "png": '.decode("rgb8")', "jpg": '.decode("rgb8")'}.get(fmt, "")
-    lines = [
-        f"# {manifest['dataset_id']}", "", what, "",
-        "| | |", "|---|---|", *(f"| {k} | `{v}` |" for k, v in rows), "",
-        "## Licence", "", licence, "",
-        "## Files", "",
-        "- `shard-NNNNNN.tar`: WebDataset shards; sample `KEY` is `KEY." + fmt + "` (the image) and `KEY.json` "
-        "(its metadata).",
-        "- `shard-NNNNNN.tar.sha256.json`: sha256 and size of each shard; `primps verify <this folder>` re-checks "
-        "them.",
-        f"- `{WIDS_INDEX_NAME}`: index for random access with wids; `{SHARD_DIR_MANIFEST}`: the full manifest "
-        "(config, shard list), written last: a folder without it is incomplete.",
-        "",
-        "## Reading (plain webdataset, no primps needed)", "",
-        "```python",
-        "import glob, webdataset as wds",
-        f"ds = wds.WebDataset(sorted(glob.glob('shard-*.tar')), shardshuffle=False){decode}",
-        f"for sample in ds:  # {{'__key__': '000000', '{fmt}': HxWx3 uint8 array, 'json': {{...}}}}",
-        "    ...",
-        "# random access:",
-        f"import wids; ds = wids.ShardListDataset('{WIDS_INDEX_NAME}')",
-        "```", "",
-    ]
-    if manifest.get("config") is not None:
-        lines += ["## Config", "", "```json", json.dumps(manifest["config"], sort_keys=True, indent=1), "```", ""]
-    return "\n".join(lines)
+def find_folder_manifest(shard_dir: str | os.PathLike) -> Path | None:
+    """The manifest copy of a shard folder, in the current layout or the older one (beside the shards); else None."""
+    for cand in (folder_manifest_path(shard_dir), Path(shard_dir) / LEGACY_NAMES[0]):
+        if cand.is_file():
+            return cand
+    return None
 
 
-def write_dataset_card(shard_dir: str | os.PathLike, manifest: dict) -> Path:
-    """Write ``<shard_dir>/README.md``, the first thing someone who finds the shards on a shared disk reads."""
-    path = Path(shard_dir) / CARD_NAME
-    atomic_write_bytes(path, dataset_card(manifest).encode("utf-8"))
-    return path
+def migrate_legacy_layout(shard_dir: str | os.PathLike) -> None:
+    """Tidy a shard folder of the older layout before a render or ingest rewrites it: sidecars beside the tars
+    move into ``.primps/`` (so complete shards are still skipped), and the old manifest copy and wids index beside
+    the shards go (they are rewritten in ``.primps/``); leftovers would make ``load_dataset(folder)`` fail."""
+    from primps.pipeline.shards import SIDECAR_SUFFIX, sidecar_path
+
+    shard_dir = Path(shard_dir)
+    for old in shard_dir.glob(f"*.tar{SIDECAR_SUFFIX}"):
+        new = sidecar_path(old.with_name(old.name[: -len(SIDECAR_SUFFIX)]))
+        if new.exists():
+            old.unlink()
+        else:
+            new.parent.mkdir(exist_ok=True)
+            os.replace(old, new)
+    for name in LEGACY_NAMES:
+        (shard_dir / name).unlink(missing_ok=True)
+
+
+def stray_files(shard_dir: str | os.PathLike, shards: Sequence[ShardInfo]) -> list[str]:
+    """Visible files of a shard folder other than its shards and the card: Hugging Face ``datasets`` would read
+    each as a shard (``load_dataset("webdataset", data_dir=...)`` fails on them)."""
+    keep = {s.file for s in shards} | {"README.md"}
+    d = Path(shard_dir)
+    return sorted(p.name for p in d.iterdir() if p.is_file() and not p.name.startswith(".") and p.name not in keep) \
+        if d.is_dir() else []
 
 
 def write_wids_index(shard_dir: str | os.PathLike, shards: Sequence[ShardInfo], name: str) -> Path:
+    """``<shard_dir>/.primps/wids-index.json``; wids resolves each url against the index file's own folder, so the
+    index works from any working directory and in a moved folder."""
+    path = Path(shard_dir) / WIDS_INDEX_NAME
+    up = os.path.relpath(Path(shard_dir), path.parent)
     index = {
         "__kind__": "wids-shard-index-v1",
         "wids_version": 1,
         "name": name,
-        "shardlist": [{"url": s.file, "nsamples": s.n_samples, "filesize": s.bytes} for s in shards],
+        "shardlist": [{"url": f"{up}/{s.file}", "nsamples": s.n_samples, "filesize": s.bytes} for s in shards],
     }
-    path = Path(shard_dir) / WIDS_INDEX_NAME
     atomic_write_bytes(path, _canonical(index))
+    return path
+
+
+def write_checksums(shard_dir: str | os.PathLike, shards: Sequence[ShardInfo]) -> Path:
+    """``<shard_dir>/.primps/SHA256SUMS``: ``<sha256>  <shard file>`` lines, paths relative to the shard folder."""
+    path = Path(shard_dir) / CHECKSUMS_NAME
+    atomic_write_bytes(path, "".join(f"{s.sha256}  {s.file}\n" for s in shards).encode())
     return path
 
 
@@ -215,8 +225,12 @@ class Manifest:
 def load_manifest(path: str | os.PathLike) -> Manifest:
     path = Path(path)
     if path.is_dir():
-        path = path / SHARD_DIR_MANIFEST
+        path = find_folder_manifest(path) or folder_manifest_path(path)
     if not path.is_file():
+        moved = folder_manifest_path(path.parent)
+        if path.name == LEGACY_NAMES[0] and moved.is_file():
+            raise UsageError(f"manifest not found: {path} (shard folders keep it in {SHARD_DIR_MANIFEST} now: pass "
+                             f"the folder {path.parent})")
         raise UsageError(f"manifest not found: {path}")
     try:
         d = json.loads(path.read_text())

@@ -3,10 +3,14 @@ then write its manifest.
 
 Layout::
 
-    <root>/<dataset-id or --dataset-name>/shard-000000.tar        (+ shard-000000.tar.sha256.json sidecars)
-    <root>/<dataset-id or --dataset-name>/wids-index.json         wids-shard-index-v1
-    <root>/<dataset-id or --dataset-name>/manifest.json           copy of the manifest, for `verify <dir>`
+    <root>/<dataset-id or --dataset-name>/shard-000000.tar ...    the shards
+    <root>/<dataset-id or --dataset-name>/README.md               dataset card (Hub YAML front matter)
+    <root>/<dataset-id or --dataset-name>/.primps/                sidecars, wids-index.json, SHA256SUMS and
+                                                                  manifest.json (the folder's own copy)
     <manifest-dir>/<dataset-id or --dataset-name>.json            the manifest, written last
+
+(``pipeline.manifest`` owns the layout: only shards and the card are visible, so Hugging Face ``datasets`` loads the
+folder as it is.)
 
 The dataset id is ``synth-`` + 16 hex of sha256 over (config hash, seed, n_images, shard_size, format, quality).
 One Dask task renders one shard, streaming samples to disk (flat memory in n_images). A rerun skips shards whose
@@ -33,6 +37,24 @@ SHARD_PREFIX = "shard"
 # from its running thread pool; the rasterizers are serial anyway, and numba.set_num_threads(1) covers the rest.
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
               "NUMEXPR_NUM_THREADS")
+
+
+#: Default of ``primps render --min-shards``: 4 GPUs x 2 DataLoader workers, a common way to read a shard set.
+DEFAULT_MIN_SHARDS = 8
+
+
+def too_few_shards(n_shards: int, n_images: int, min_shards: int) -> str | None:
+    """One warning line when ``n_shards < min_shards`` (0 disables), with the --shard-size that would do.
+
+    The rule: plain webdataset with ``split_by_node`` and ``split_by_worker`` hands each of R ranks x W DataLoader
+    workers whole shards, so it needs at least R x W shards (a worker without one stops with "No samples found"),
+    and a multiple of R equally full shards for equal samples per rank; ``resampled=True`` readers need only one."""
+    if min_shards <= 0 or n_shards >= min_shards:
+        return None
+    size = n_images // min_shards
+    fix = f"--shard-size {size} gives {-(-n_images // size)}" if size >= 1 else "more images (-n) are needed"
+    return (f"primps render: warning: {n_shards} shard(s) < --min-shards {min_shards}: plain webdataset over R ranks x "
+            f"W DataLoader workers needs R x W shards or more; {fix}, or read with resampled=True")
 
 
 @dataclass(frozen=True)
@@ -218,14 +240,16 @@ def _clean_stale(spec: RenderSpec) -> None:
     """Remove tmp files of killed runs; with a fixed --dataset-name, also shards and manifests of other params."""
     import re
 
-    from primps.pipeline.manifest import SHARD_DIR_MANIFEST
-    from primps.pipeline.shards import SIDECAR_SUFFIX
+    from primps.pipeline.manifest import SHARD_DIR_MANIFEST, migrate_legacy_layout
+    from primps.pipeline.shards import META_DIR, SIDECAR_SUFFIX
 
-    for stale in spec.shard_dir.glob("*.tmp-*"):
+    migrate_legacy_layout(spec.shard_dir)
+    meta = spec.shard_dir / META_DIR
+    for stale in [*spec.shard_dir.glob("*.tmp-*"), *meta.glob("*.tmp-*")]:
         stale.unlink(missing_ok=True)
     wanted = {spec.shard_name(i) for i in range(spec.n_shards)}
     pat = re.compile(rf"^{SHARD_PREFIX}-\d{{6}}\.tar$")
-    for f in spec.shard_dir.iterdir():
+    for f in [*spec.shard_dir.iterdir(), *(meta.iterdir() if meta.is_dir() else ())]:
         base = f.name[: -len(SIDECAR_SUFFIX)] if f.name.endswith(SIDECAR_SUFFIX) else f.name
         if pat.match(base) and base not in wanted:
             f.unlink(missing_ok=True)

@@ -10,13 +10,18 @@ Public API
     ``samples`` is an iterable of ``(key, {ext: bytes})``. Members are written in the given order as
     ``<key>.<ext>`` (exts sorted) by ``webdataset.TarWriter`` with deterministic headers (mtime 0, uid/gid 0,
     owner ``primps``, mode 0644, ustar format), so equal input gives a byte-identical tar. The tar streams to
-    ``<path>.tmp-<pid>`` while being hashed, is fsynced and renamed to ``path``; then the sidecar
-    ``<path>.sha256.json`` (``sha256``, ``bytes``, ``n_samples``, ``meta``) is written the same way. Memory use is
-    one sample, whatever the shard size.
+    ``<path>.tmp-<pid>`` while being hashed, is fsynced and renamed to ``path``; then the sidecar (``sha256``,
+    ``bytes``, ``n_samples``, ``meta``) is written the same way to ``<dir>/.primps/<name>.sha256.json``.
+    Memory use is one sample, whatever the shard size.
 ``shard_is_complete(path, n_samples=None, meta=None) -> ShardInfo | None``
     The shard's info when the tar and its sidecar exist, the tar's size and sha256 match the sidecar, and (if
     given) the sample count and the ``meta`` stored by ``write_shard(..., meta=...)`` match.
 ``file_sha256(path)``, ``count_samples(path)``, ``atomic_write_bytes(path, data)``.
+
+Everything in a shard folder that is not a shard lives in its hidden ``META_DIR`` (``.primps/``): the sidecars here,
+and the manifest copy, wids index and ``SHA256SUMS`` (``pipeline.manifest``). Only ``shard-*.tar`` and the dataset
+card ``README.md`` stay at the top, because Hugging Face ``datasets`` reads every other visible file of a folder
+(``load_dataset("webdataset", data_dir=...)``) as a tar, and skips hidden folders.
 
 Keys must not contain dots (WebDataset splits the key from the extension at the first dot in the base name).
 The standard ``tar`` tool and a plain ``webdataset.WebDataset(urls)`` read the shards without importing primps.
@@ -42,6 +47,8 @@ IMAGE_FORMATS = ("png", "jpg", "npy")
 #: Images per shard, the one default of render and ingest (small sets still give several shards for Dask to share).
 DEFAULT_SHARD_SIZE = 1000
 SIDECAR_SUFFIX = ".sha256.json"
+#: The hidden folder beside the shards that holds everything else (sidecars, manifest copy, wids index, SHA256SUMS).
+META_DIR = ".primps"
 _OWNER = "primps"
 
 
@@ -135,6 +142,13 @@ class _HashingWriter(io.RawIOBase):
 
 
 def sidecar_path(path: str | os.PathLike) -> Path:
+    """``<dir>/.primps/<shard name>.sha256.json``: the shard's resume record, out of sight of tar globs."""
+    path = Path(path)
+    return path.parent / META_DIR / (path.name + SIDECAR_SUFFIX)
+
+
+def legacy_sidecar_path(path: str | os.PathLike) -> Path:
+    """Where sidecars lay before the ``.primps/`` folder (beside the tar), for migrating old folders."""
     path = Path(path)
     return path.with_name(path.name + SIDECAR_SUFFIX)
 
@@ -172,7 +186,8 @@ def write_shard(path: str | os.PathLike, samples: Iterable[tuple[str, Mapping[st
         tmp.unlink(missing_ok=True)
         raise
     side = {**info.to_dict(), "meta": dict(meta) if meta is not None else None}
-    atomic_write_bytes(sidecar_path(path), (json.dumps(side, sort_keys=True) + "\n").encode())
+    side_path = sidecar_path(path)
+    atomic_write_bytes(side_path, (json.dumps(side, sort_keys=True) + "\n").encode())
     return info
 
 

@@ -94,7 +94,7 @@ def checkpoint_info(path, flag: str) -> dict:
 
 
 def manifest(path, flag: str, kind: str | None = None):
-    """Load a shard manifest (file, or folder holding manifest.json); with ``kind``, require that kind."""
+    """Load a shard manifest (file, or a shard folder holding .primps/manifest.json); with ``kind``, require it."""
     from primps.pipeline.manifest import load_manifest
 
     try:

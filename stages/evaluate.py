@@ -117,7 +117,7 @@ def register(subparsers) -> None:
                     "OUT/info.json, OUT/samples.png and, with --log, OUT/fid_curve.png.")
     p.add_argument("checkpoint", help="training checkpoint (.pt) written by pretrain/finetune")
     p.add_argument("--real", "--manifest", dest="real", required=True,
-                   help="manifest of the real images (file, or a folder holding manifest.json)")
+                   help="manifest of the real images (file, or a shard folder)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("-n", "--n-images", dest="n_gen", metavar="N", type=int, default=5000,
                    help="number of generated images")

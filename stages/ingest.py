@@ -8,9 +8,10 @@ bytes) are kept once and reported. Sources are read in sorted relative-path orde
 
 Layout (same format and loader as ``primps render``, via ``pipeline.shards`` / ``pipeline.manifest``)::
 
-    DIR/shard-000000.tar (+ .sha256.json)   samples <key>.png (or .jpg/.npy) and <key>.json {"src", "sha256"}
-    DIR/wids-index.json
-    DIR/manifest.json                        kind "ingest", written last
+    DIR/shard-000000.tar                     samples <key>.png (or .jpg/.npy) and <key>.json {"src", "sha256"}
+    DIR/README.md                            dataset card (Hub YAML front matter)
+    DIR/.primps/                             sidecars, wids-index.json, SHA256SUMS and manifest.json (kind
+                                             "ingest", written last)
 
 The dataset id is ``real-`` + 16 hex of sha256 over (the kept images' source sha256s in order, resolution,
 format, JPEG quality, INGEST_VERSION).
@@ -92,7 +93,7 @@ def _summarise(paths: list[str], limit: int = 10) -> str:
 def ingest(src: str | os.PathLike, out: str | os.PathLike, resolution: int, image_format: str = "png",
            quality: int = 95, shard_size: int = DEFAULT_SHARD_SIZE, strict: bool = False,
            keep_duplicates: bool = False, progress: bool = False) -> IngestResult:
-    """Convert every image under ``src`` and write shards + ``manifest.json`` into ``out``. See module docstring.
+    """Convert every image under ``src`` into shards, card and ``.primps/manifest.json`` in ``out`` (module doc).
 
     ``progress`` shows a tqdm bar over the source files when stderr is a terminal (so captured output, logs and
     error messages stay clean).
@@ -103,10 +104,11 @@ def ingest(src: str | os.PathLike, out: str | os.PathLike, resolution: int, imag
         SHARD_DIR_MANIFEST,
         build_manifest,
         make_dataset_id,
+        migrate_legacy_layout,
         write_manifest,
         write_wids_index,
     )
-    from primps.pipeline.shards import check_format, encode_image, write_shard
+    from primps.pipeline.shards import META_DIR, check_format, encode_image, sidecar_path, write_shard
 
     checks.side(resolution, "--resolution")   # the image side rule, as the command line checks it
     checks.positive_int(shard_size, "--shard-size")
@@ -164,7 +166,8 @@ def ingest(src: str | os.PathLike, out: str | os.PathLike, resolution: int, imag
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"cannot create output folder {out}: {exc}") from None
-    for stale in out.glob("*.tmp-*"):
+    migrate_legacy_layout(out)
+    for stale in [*out.glob("*.tmp-*"), *(out / META_DIR).glob("*.tmp-*")]:
         stale.unlink(missing_ok=True)
     width = max(6, len(str(len(kept) - 1)))
     shards = []
@@ -178,7 +181,7 @@ def ingest(src: str | os.PathLike, out: str | os.PathLike, resolution: int, imag
     for old in out.glob(f"{SHARD_PREFIX}-*.tar"):  # shards of an earlier, larger ingest into the same folder
         if old.name not in {sh.file for sh in shards}:
             old.unlink()
-            (out / (old.name + ".sha256.json")).unlink(missing_ok=True)
+            sidecar_path(old).unlink(missing_ok=True)
     write_wids_index(out, shards, dataset_id)
     mpath = out / SHARD_DIR_MANIFEST
     manifest = build_manifest(
@@ -201,13 +204,14 @@ def register(subparsers) -> None:
         description="Convert every image under SRC (a folder, searched recursively, or a .zip) to RGB RxR: EXIF "
                     "orientation applied, transparency composited on white, grayscale/palette/CMYK/16-bit "
                     "converted, centre-cropped to a square and LANCZOS-resized. Writes DIR/shard-*.tar, "
-                    "DIR/wids-index.json and DIR/manifest.json (kind 'ingest', written last). Corrupt or "
+                    "the dataset card DIR/README.md and, in DIR/.primps/, the wids index, SHA256SUMS and "
+                    "manifest.json (kind 'ingest', written last). Corrupt or "
                     "non-image files are skipped with one warning (--strict: error, exit 2); exact duplicates "
                     "are dropped and reported. Order is the sorted relative path, so output is deterministic.")
     p.add_argument("src", help="folder (recursive) or zip file of images")
     p.add_argument("--resolution", "-r", type=int, required=True,
                    help=f"output side length R in pixels, {MIN_SIDE}..{MAX_SIDE}")
-    p.add_argument("--out", required=True, help="output folder for shards and manifest.json")
+    p.add_argument("--out", required=True, help="output folder for the shards, card and .primps/manifest.json")
     p.add_argument("--format", dest="image_format", default="png", help="png (lossless), jpg or npy")
     p.add_argument("--quality", type=int, default=95, help="JPEG quality 1..100, jpg only")
     p.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE, help="images per shard")

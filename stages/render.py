@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from primps.pipeline.config import SYNTH_PRESETS
-from primps.pipeline.render import make_spec, render_dataset
+from primps.pipeline.render import DEFAULT_MIN_SHARDS, make_spec, render_dataset, too_few_shards
 from primps.pipeline.shards import DEFAULT_SHARD_SIZE
 from primps.stages import checks
 from primps.stages.cli import hidden_alias
@@ -44,6 +45,11 @@ def register(subparsers) -> None:
     p.add_argument("--scheduler", default=os.environ.get("DASK_SCHEDULER_ADDRESS"),
                    help="address of an existing Dask scheduler (default: $DASK_SCHEDULER_ADDRESS; else a local "
                         "cluster)")
+    p.add_argument("--min-shards", type=int, default=DEFAULT_MIN_SHARDS, metavar="N",
+                   help="warn when the set gets fewer than N shards (default %(default)s; 0: never). Readers need "
+                        "at least ranks x DataLoader workers shards for plain webdataset with split_by_node, e.g. "
+                        "8 for 4 GPUs x 2 workers (and a multiple of the ranks, equally full, for equal samples per "
+                        "rank); resampled=True readers and primps' own loader need one")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -54,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     checks.non_negative_int(args.seed, "--seed")
     if args.workers is not None:
         checks.non_negative_int(args.workers, "--workers")
+    checks.non_negative_int(args.min_shards, "--min-shards")
     if args.config is not None:
         checks.existing_file(args.config, "--config", "config file")
     checks.output_dir(args.root, "--root")
@@ -63,6 +70,9 @@ def run(args: argparse.Namespace) -> int:
                      quality=args.quality, root=args.root, manifest_dir=args.manifest_dir,
                      dataset_name=args.dataset_name, resolution=args.resolution, variant=args.variant,
                      preset=args.synth_preset)
+    warning = too_few_shards(spec.n_shards, spec.n_images, args.min_shards)
+    if warning:
+        print(warning, file=sys.stderr)
     path = render_dataset(spec, scheduler=args.scheduler, workers=args.workers, progress=not args.no_progress)
     print(path)
     return 0

@@ -158,9 +158,9 @@ def inputs(tmp_path_factory) -> dict[str, str]:
     syn = d / "syn32.json"
     write_manifest(syn, build_manifest(dataset_id="synth-x", kind="synthetic", resolution=(32, 32),
                                        image_format="png", shards=shards, shard_dir=d / "syn", manifest_path=syn))
-    real = d / "real32" / "manifest.json"
+    real = d / "real32" / ".primps" / "manifest.json"
     write_manifest(real, build_manifest(dataset_id="real-x", kind="ingest", resolution=(32, 32), image_format="png",
-                                        shards=shards, shard_dir=real.parent, manifest_path=real))
+                                        shards=shards, shard_dir=real.parent.parent, manifest_path=real))
     (d / "imgs").mkdir()
     Image.new("RGB", (40, 40), (9, 99, 199)).save(d / "imgs" / "a.png")
     ck = _fake_checkpoint(d / "ck32.pt", 32)
@@ -168,7 +168,7 @@ def inputs(tmp_path_factory) -> dict[str, str]:
     (d / "truncated.pt").write_bytes(ck.read_bytes()[: ck.stat().st_size // 2])
     (d / "corrupt.pt").write_bytes(b"not a checkpoint 123\n" * 50)
     (d / "afile").write_text("a regular file\n")
-    return {"syn32": str(syn), "real32": str(real.parent), "ckpt32": str(ck), "ckpt64": str(d / "ck64.pt"),
+    return {"syn32": str(syn), "real32": str(real.parent.parent), "ckpt32": str(ck), "ckpt64": str(d / "ck64.pt"),
             "truncated": str(d / "truncated.pt"), "corrupt": str(d / "corrupt.pt"), "imgs": str(d / "imgs"),
             "missing": str(d / "no" / "such.file"), "afile": str(d / "afile"), "root": str(d)}
 

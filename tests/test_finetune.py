@@ -35,7 +35,7 @@ def lowshot(root, res, n, name, seed):
     for i, img in enumerate(render_batch(SynthConfig(height=res, width=res), seed, range(n))):
         Image.fromarray(img).save(src / f"{i:03d}.png")
     assert primps(["ingest", str(src), "--resolution", str(res), "--out", str(root / name)]) == 0
-    return root / name / "manifest.json"
+    return root / name / ".primps" / "manifest.json"
 
 
 @pytest.fixture(scope="module")

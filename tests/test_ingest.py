@@ -165,7 +165,7 @@ def test_ingest_folder_mixed(tmp_path, capsys):
             assert a.std() > 10
     from primps.pipeline.manifest import load_manifest
 
-    m = load_manifest(out / "manifest.json")
+    m = load_manifest(out)
     assert m.kind == "ingest" and m.n_images == len(kinds) and m.resolution == (R, R)
     assert m.dataset_id.startswith("real-") and m.image_format == "png"
     card = (out / "README.md").read_text()  # the dataset card beside the shards
@@ -173,9 +173,9 @@ def test_ingest_folder_mixed(tmp_path, capsys):
     keys = sorted(imgs)
     assert keys == sorted(kinds)
     # deterministic: a second run gives the same bytes
-    first = {p.name: p.read_bytes() for p in out.iterdir()}
+    first = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert primps(["ingest", str(tmp_path / "src"), "--resolution", str(R), "--out", str(out)]) == 0
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == first
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == first
 
 
 def test_ingest_progress_on_a_terminal(tmp_path, monkeypatch):
@@ -233,7 +233,7 @@ def test_errors(tmp_path, capsys):
     assert primps(["ingest", str(empty), "--resolution", "16", "--out", str(tmp_path / "o"), "--strict"]) == 2
     err = capsys.readouterr().err
     assert "junk.jpg" in err and "--strict" in err and len(err.strip().splitlines()) == 1
-    assert not (tmp_path / "o" / "manifest.json").exists()
+    assert not (tmp_path / "o" / ".primps" / "manifest.json").exists()
     assert primps(["ingest", str(tmp_path / "missing"), "--resolution", "16", "--out", str(tmp_path / "o")]) == 2
     assert primps(["ingest", str(empty), "--resolution", "0", "--out", str(tmp_path / "o")]) == 2
     notzip = tmp_path / "file.txt"

@@ -78,13 +78,13 @@ def test_kill9_then_resume_gives_same_output(ref, tmp_path):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.time() + 60
-        while time.time() < deadline and not list(tmp_path.glob("data/*/*.sha256.json")):
+        while time.time() < deadline and not list(tmp_path.glob("data/*/.primps/*.sha256.json")):
             time.sleep(0.05)
         time.sleep(0.3)  # the second shard is now part-written under its tmp name
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    done = list(tmp_path.glob("data/*/*.sha256.json"))
+    done = list(tmp_path.glob("data/*/.primps/*.sha256.json"))
     assert 1 <= len(done) < N // SHARD, "render was not interrupted part way"
     assert not (tmp_path / "man").exists() or not list((tmp_path / "man").glob("*.json"))
     r = primps(*render_args(1), cwd=tmp_path, timeout=120)
@@ -136,10 +136,12 @@ def test_plain_webdataset_tar_and_wids_read_back(ref):
     assert out[:2] == ["000012.json", "000012.png"] and len(out) == 2 * SHARD
     import wids
 
-    ds = wids.ShardListDataset(str(shard_dir / "wids-index.json"))
+    # the index lies in .primps/ with urls relative to itself; localname reads the shards in place (no /tmp copy)
+    ds = wids.ShardListDataset(str(shard_dir / ".primps" / "wids-index.json"), localname=os.path.abspath,
+                               transformations=[])
     assert len(ds) == N
     assert ds[30]["__key__"] == "000030"
-    index = json.loads((shard_dir / "wids-index.json").read_text())
+    index = json.loads((shard_dir / ".primps" / "wids-index.json").read_text())
     assert [s["filesize"] for s in index["shardlist"]] == [os.path.getsize(u) for u in urls]
     assert sum(s.get("filesize", 0) for s in ds.shards) == sum(os.path.getsize(u) for u in urls) > 0  # wids nbytes
 
@@ -166,6 +168,7 @@ def test_dataset_card_beside_the_shards(ref):
     (["--root", "afile/sub"], "afile"),
     (["--manifest-dir", "afile"], "afile"),
     (["--workers", "-1"], "workers"),
+    (["--min-shards", "-1"], "--min-shards"),
 ])
 def test_bad_parameters_exit_2_and_write_nothing(tmp_path, args, needle):
     (tmp_path / "bad.yaml").write_text("variant: [unclosed\n")

@@ -26,7 +26,9 @@ def test_write_shard_matches_golden_bytes(tmp_path):
     info = write_shard(tmp_path / "a.tar", _samples(), meta={"x": 1})
     assert (info.sha256, info.bytes, info.n_samples) == (GOLDEN_SHA256, GOLDEN_BYTES, 5)
     assert shard_is_complete(tmp_path / "a.tar", 5, {"x": 1}) == info
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tar", "a.tar.sha256.json"]
+    # only the tar is visible; its resume record lies in the hidden .primps/ folder
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == [
+        ".primps", ".primps/a.tar.sha256.json", "a.tar"]
 
 
 def test_headers_are_deterministic_and_ordered(tmp_path):

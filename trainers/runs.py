@@ -2,7 +2,7 @@
 
 Run layout (written by ``dvc.yaml`` and by ``primps repro`` alike; ``RUN_LAYOUT``)::
 
-    data/real/<target>/          the ingested low-shot set (manifest.json, shard-*.tar)
+    data/real/<target>/          the ingested low-shot set (shard-*.tar, .primps/manifest.json)
     runs/pretrain/               pretraining (dvc: one run; repro: one sub-folder per synthetic source)
     runs/finetune/<target>-<arm>/   finetune: fid.jsonl, best.pt, last.pt, grid-*.png
     eval/<target>-<arm>/         evaluate: metrics.json, info.json, samples.png, fid_curve.png

@@ -5,7 +5,7 @@ It runs `primps` sub-commands as subprocesses (``stages/repro/jobs.py``), a few 
 ``ingest`` per target, ``pretrain`` per synthetic source, ``finetune`` per arm x target, ``evaluate`` (best
 checkpoint re-scored on a fresh seed) per arm x target. Layout of ``--out``::
 
-    data/real/<target>/       ingested low-shot set (manifest.json)
+    data/real/<target>/       ingested low-shot set (shards, README.md, .primps/manifest.json)
     runs/pretrain/<source>/   pretraining (last.pt, stats.jsonl, grids)
     runs/finetune/<target>-<arm>/   finetune (fid.jsonl, best.pt, last.pt)
     eval/<target>-<arm>/      metrics.json, samples.png
@@ -142,7 +142,9 @@ class Layout:
         return self.out / "data" / "real" / target
 
     def manifest(self, target: str) -> Path:
-        return self.data(target) / "manifest.json"
+        from primps.pipeline.manifest import folder_manifest_path
+
+        return folder_manifest_path(self.data(target))
 
     def pretrain(self, source: str) -> Path:
         return self.out / "runs" / "pretrain" / source
