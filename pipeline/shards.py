@@ -8,11 +8,12 @@ Public API
     ``decode_image(data, fmt)`` is the inverse.
 ``write_shard(path, samples) -> ShardInfo``
     ``samples`` is an iterable of ``(key, {ext: bytes})``. Members are written in the given order as
-    ``<key>.<ext>`` (exts sorted) by ``webdataset.TarWriter`` with deterministic headers (mtime 0, uid/gid 0,
-    owner ``primps``, mode 0644, ustar format), so equal input gives a byte-identical tar. The tar streams to
-    ``<path>.tmp-<pid>`` while being hashed, is fsynced and renamed to ``path``; then the sidecar
-    ``<path>.sha256.json`` (``sha256``, ``bytes``, ``n_samples``, ``meta``) is written the same way. Memory use is
-    one sample, whatever the shard size.
+    ``<key>.<ext>`` (exts sorted, as ``webdataset.TarWriter`` orders them) by the standard library's ``tarfile``
+    with deterministic headers (mtime 0, uid/gid 0, owner ``primps``, mode 0644, ustar format), so equal input gives a
+    byte-identical tar (the same bytes TarWriter wrote: golden sha256 in tests/test_shards.py). Writing needs no
+    webdataset, so a shard writer does not import torch (webdataset's ``__init__`` does). The tar streams to
+    ``<path>.tmp-<pid>`` while being hashed, is fsynced and renamed to ``path``; then the sidecar ``<path>.sha256.json`` (``sha256``, ``bytes``,
+    ``n_samples``, ``meta``) is written the same way. Memory use is one sample, whatever the shard size.
 ``shard_is_complete(path, n_samples=None, meta=None) -> ShardInfo | None``
     The shard's info when the tar and its sidecar exist, the tar's size and sha256 match the sidecar, and (if
     given) the sample count and the ``meta`` stored by ``write_shard(..., meta=...)`` match.
@@ -146,23 +147,22 @@ def write_shard(path: str | os.PathLike, samples: Iterable[tuple[str, Mapping[st
     ``meta`` (JSON-able) is stored in the sidecar under ``"meta"``; ``shard_is_complete(..., meta=...)`` compares it,
     so a shard written for other parameters is never mistaken for a complete one.
     """
-    import webdataset as wds
-
     path = Path(path)
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     n = 0
     try:
-        with open(tmp, "wb") as raw:
+        # A 1 MiB buffer: a few large writes per shard instead of three small ones per tar member.
+        with open(tmp, "wb", buffering=1 << 20) as raw:
             hw = _HashingWriter(raw)
-            # encoder=False: values are bytes already. Fixed mtime/owner/mode (uid/gid stay 0; TarWriter sorts
-            # each sample's extensions), so equal input gives equal bytes. webdataset 1.0.2 does not pass its
-            # `format` on to tarfile, so ustar (as before; no pax extended headers) is set on the stream itself.
-            with wds.TarWriter(hw, encoder=False, user=_OWNER, group=_OWNER, mode=0o644, mtime=0) as tar:
-                tar.tarstream.format = tarfile.USTAR_FORMAT
+            with tarfile.open(fileobj=hw, mode="w", format=tarfile.USTAR_FORMAT) as tar:
                 for key, fields in samples:
                     if "." in key or "/" in key or not key:
                         raise ValueError(f"bad sample key {key!r}: must be non-empty, without dots or slashes")
-                    tar.write({"__key__": key, **fields})
+                    for ext in sorted(fields):
+                        data = fields[ext]
+                        ti = tarfile.TarInfo(f"{key}.{ext}")
+                        ti.size, ti.mtime, ti.mode, ti.uname, ti.gname = len(data), 0, 0o644, _OWNER, _OWNER
+                        tar.addfile(ti, io.BytesIO(data))
                     n += 1
             raw.flush()
             os.fsync(raw.fileno())
