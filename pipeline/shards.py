@@ -8,12 +8,13 @@ Public API
     ``decode_image(data, fmt)`` is the inverse.
 ``write_shard(path, samples) -> ShardInfo``
     ``samples`` is an iterable of ``(key, {ext: bytes})``. Members are written in the given order as
-    ``<key>.<ext>`` (exts sorted, as ``webdataset.TarWriter`` orders them) by the standard library's ``tarfile``
-    with deterministic headers (mtime 0, uid/gid 0, owner ``primps``, mode 0644, ustar format), so equal input gives a
-    byte-identical tar (the same bytes TarWriter wrote: golden sha256 in tests/test_shards.py). Writing needs no
-    webdataset, so a shard writer does not import torch (webdataset's ``__init__`` does). The tar streams to
-    ``<path>.tmp-<pid>`` while being hashed, is fsynced and renamed to ``path``; then the sidecar ``<path>.sha256.json`` (``sha256``, ``bytes``,
-    ``n_samples``, ``meta``) is written the same way. Memory use is one sample, whatever the shard size.
+    ``<key>.<ext>`` (exts sorted, as ``webdataset.TarWriter`` orders them), headers encoded by the standard
+    library's ``tarfile`` (``TarInfo.tobuf``), deterministic (mtime 0, uid/gid 0, owner ``primps``, mode 0644, ustar
+    format), so equal input gives a byte-identical tar (the bytes TarWriter wrote: golden sha256 in
+    tests/test_shards.py). Writing needs no webdataset, so a shard writer does not import torch (webdataset's
+    ``__init__`` does). The tar streams to ``<path>.tmp-<pid>`` while being hashed, one write per sample, is fsynced
+    and renamed to ``path``; then the sidecar ``<path>.sha256.json`` (``sha256``, ``bytes``, ``n_samples``, ``meta``)
+    is written the same way. Memory use is one sample, whatever the shard size.
 ``shard_is_complete(path, n_samples=None, meta=None) -> ShardInfo | None``
     The shard's info when the tar and its sidecar exist, the tar's size and sha256 match the sidecar, and (if
     given) the sample count and the ``meta`` stored by ``write_shard(..., meta=...)`` match.
@@ -140,6 +141,13 @@ def sidecar_path(path: str | os.PathLike) -> Path:
     return path.with_name(path.name + SIDECAR_SUFFIX)
 
 
+def _header(name: str, size: int) -> bytes:
+    """The ustar header block of a member: mtime 0, uid/gid 0, owner and group ``primps``, mode 0644."""
+    ti = tarfile.TarInfo(name)
+    ti.size, ti.mtime, ti.mode, ti.uname, ti.gname = size, 0, 0o644, _OWNER, _OWNER
+    return ti.tobuf(tarfile.USTAR_FORMAT, "utf-8", "surrogateescape")
+
+
 def write_shard(path: str | os.PathLike, samples: Iterable[tuple[str, Mapping[str, bytes]]],
                 meta: Mapping | None = None) -> ShardInfo:
     """Write one deterministic WebDataset tar (tmp name, fsync, rename) and its sha256 sidecar.
@@ -151,19 +159,21 @@ def write_shard(path: str | os.PathLike, samples: Iterable[tuple[str, Mapping[st
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     n = 0
     try:
-        # A 1 MiB buffer: a few large writes per shard instead of three small ones per tar member.
+        # A 1 MiB buffer and one hashed write per sample: tarfile encodes each member's ustar header
+        # (TarInfo.tobuf), then data and zero padding to the 512-byte block follow, then tarfile's end of archive.
         with open(tmp, "wb", buffering=1 << 20) as raw:
             hw = _HashingWriter(raw)
-            with tarfile.open(fileobj=hw, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-                for key, fields in samples:
-                    if "." in key or "/" in key or not key:
-                        raise ValueError(f"bad sample key {key!r}: must be non-empty, without dots or slashes")
-                    for ext in sorted(fields):
-                        data = fields[ext]
-                        ti = tarfile.TarInfo(f"{key}.{ext}")
-                        ti.size, ti.mtime, ti.mode, ti.uname, ti.gname = len(data), 0, 0o644, _OWNER, _OWNER
-                        tar.addfile(ti, io.BytesIO(data))
-                    n += 1
+            for key, fields in samples:
+                if "." in key or "/" in key or not key:
+                    raise ValueError(f"bad sample key {key!r}: must be non-empty, without dots or slashes")
+                parts = []
+                for ext in sorted(fields):
+                    data = fields[ext]
+                    parts += [_header(f"{key}.{ext}", len(data)), data, tarfile.NUL * (-len(data) % tarfile.BLOCKSIZE)]
+                hw.write(b"".join(parts))
+                n += 1
+            end = hw.n + 2 * tarfile.BLOCKSIZE  # two zero blocks, then zeros up to a whole record (as tarfile does)
+            hw.write(tarfile.NUL * (end - hw.n + (-end % tarfile.RECORDSIZE)))
             raw.flush()
             os.fsync(raw.fileno())
         info = ShardInfo(file=path.name, n_samples=n, bytes=hw.n, sha256=hw.sha.hexdigest())
