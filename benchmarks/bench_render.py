@@ -14,7 +14,8 @@ from /proc while it runs. Figures:
 - ``startup``: `primps render -n 1 --workers 0` wall (median of --repeats), and ``worker_ready``: a fresh one-worker
   local cluster until its worker has returned one rendered 1-image shard (process spawn, imports, JIT cache);
 - ``scaling_2_vs_inline`` (img/s at the largest size, both including start-up), ``sys_share`` (system / user CPU
-  time of each run) and the extrapolated minutes for 1,000,000 images (intercept + slope x 1e6).
+  time of each run) and the extrapolated minutes for 1,000,000 images (intercept + slope x 1e6; ``_cpu_bound``:
+  the CPU time per image spread over the processes, i.e. the time with the cores to itself on a shared machine).
 - ``--codecs``: lossless encoders compared on the same images (imagecodecs PNG filters and levels, Pillow, PPM).
 """
 
@@ -110,15 +111,17 @@ def render_run(n: int, workers: int, a, tmp: str) -> dict:
     return r
 
 
-def slope(runs: list[dict]) -> dict:
-    """Steady per-image time and fixed cost from the smallest and largest run (wall clock and CPU)."""
+def slope(runs: list[dict], procs: int) -> dict:
+    """Steady per-image time and fixed cost from the smallest and largest run (wall clock and CPU). The CPU-bound
+    estimate for 1M images assumes ``procs`` cores free for this render alone: CPU time per image / procs."""
     a, b = min(runs, key=lambda r: r["n_images"]), max(runs, key=lambda r: r["n_images"])
     dn = b["n_images"] - a["n_images"]
     ms = (b["wall_s"] - a["wall_s"]) / dn * 1e3
     cpu_ms = ((b["user_s"] + b["sys_s"]) - (a["user_s"] + a["sys_s"])) / dn * 1e3
     icpt = a["wall_s"] - ms * a["n_images"] / 1e3
     return {"ms_per_image": round(ms, 3), "img_per_s": round(1e3 / ms, 1), "cpu_ms_per_image": round(cpu_ms, 3),
-            "intercept_s": round(icpt, 2), "est_minutes_for_1M_images": round((icpt + ms * 1e3) / 60, 1)}
+            "intercept_s": round(icpt, 2), "est_minutes_for_1M_images": round((icpt + ms * 1e3) / 60, 1),
+            "est_minutes_for_1M_images_cpu_bound": round((icpt + cpu_ms * 1e3 / procs) / 60, 1)}
 
 
 # -- in-process parts -----------------------------------------------------------------------------------------------
@@ -236,7 +239,7 @@ def main() -> None:
             runs["inline"].append(render_run(n, 0, a, tmp))
             runs["workers2"].append(render_run(n, 2, a, tmp))
         res["runs"] = runs
-        res["slope"] = {k: slope(v) for k, v in runs.items()}
+        res["slope"] = {k: slope(v, 1 if k == "inline" else 2) for k, v in runs.items()}
         big_inline, big_two = runs["inline"][-1], runs["workers2"][-1]
         res["scaling_2_vs_inline"] = round(big_two["img_per_s"] / big_inline["img_per_s"], 3)
         res["scaling_2_vs_inline_slope"] = round(res["slope"]["workers2"]["img_per_s"]
