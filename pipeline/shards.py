@@ -169,7 +169,10 @@ def write_shard(path: str | os.PathLike, samples: Iterable[tuple[str, Mapping[st
                 parts = []
                 for ext in sorted(fields):
                     data = fields[ext]
-                    parts += [_header(f"{key}.{ext}", len(data)), data, tarfile.NUL * (-len(data) % tarfile.BLOCKSIZE)]
+                    if not isinstance(data, (bytes, bytearray, memoryview)):
+                        raise ValueError(f"sample {key!r} field {ext!r} is {type(data).__name__}, not bytes")
+                    size = memoryview(data).nbytes
+                    parts += [_header(f"{key}.{ext}", size), data, tarfile.NUL * (-size % tarfile.BLOCKSIZE)]
                 hw.write(b"".join(parts))
                 n += 1
             end = hw.n + 2 * tarfile.BLOCKSIZE  # two zero blocks, then zeros up to a whole record (as tarfile does)

@@ -64,3 +64,9 @@ def test_same_bytes_as_tarfile_for_any_member_size(tmp_path, sizes):
                 ti.size, ti.mtime, ti.mode, ti.uname, ti.gname = len(fields[ext]), 0, 0o644, "primps", "primps"
                 tar.addfile(ti, io.BytesIO(fields[ext]))
     assert (info.sha256, info.bytes) == (hashlib.sha256(buf.getvalue()).hexdigest(), len(buf.getvalue()))
+
+
+def test_non_bytes_field_is_refused_and_leaves_nothing(tmp_path):
+    with pytest.raises(ValueError, match="not bytes"):
+        write_shard(tmp_path / "a.tar", [("000000", {"png": b"x"}), ("000001", {"json": "text"})])
+    assert list(tmp_path.iterdir()) == []
