@@ -213,10 +213,15 @@ def _run_inline(tasks, on_done) -> list[dict]:
 
 
 #: Local cluster settings: no statistical profiler in the workers (it samples the task thread's stack every 10 ms), no
-#: per-tick disk and GIL monitoring. A render task is one long CPU-bound call; none of these is needed to run it.
+#: disk and GIL monitoring, and the event-loop tick, memory and system monitors at 1-2 s instead of 20-500 ms
+#: (measured: the scheduler's and workers' own threads 2.9 -> 2.0 s CPU for 20,000 64^2 images on two workers).
+#: A render task is one long CPU-bound call.
 LOCAL_WORKER_CONFIG = {"distributed.worker.profile.enabled": False,
                        "distributed.admin.system-monitor.gil.enabled": False,
-                       "distributed.admin.system-monitor.disk": False}
+                       "distributed.admin.system-monitor.disk": False,
+                       "distributed.admin.system-monitor.interval": "2s",
+                       "distributed.admin.tick.interval": "1s",
+                       "distributed.worker.memory.monitor-interval": "1s"}
 
 
 def _run_dask(tasks, on_done, scheduler: str | None, workers: int | None, name: str) -> list[dict]:
