@@ -8,11 +8,13 @@ Public API
     ``decode_image(data, fmt)`` is the inverse.
 ``write_shard(path, samples) -> ShardInfo``
     ``samples`` is an iterable of ``(key, {ext: bytes})``. Members are written in the given order as
-    ``<key>.<ext>`` (exts sorted) by ``webdataset.TarWriter`` with deterministic headers (mtime 0, uid/gid 0,
-    owner ``primps``, mode 0644, ustar format), so equal input gives a byte-identical tar. The tar streams to
-    ``<path>.tmp-<pid>`` while being hashed, is fsynced and renamed to ``path``; then the sidecar (``sha256``,
-    ``bytes``, ``n_samples``, ``meta``) is written the same way to ``<dir>/.primps/<name>.sha256.json``.
-    Memory use is one sample, whatever the shard size.
+    ``<key>.<ext>`` (exts sorted, as ``webdataset.TarWriter`` orders them), headers encoded by the standard
+    library's ``tarfile`` (``TarInfo.tobuf``), deterministic (mtime 0, uid/gid 0, owner ``primps``, mode 0644, ustar
+    format), so equal input gives a byte-identical tar (the bytes TarWriter wrote: golden sha256 in
+    tests/test_shards.py). Writing needs no webdataset, so a shard writer does not import torch (webdataset's
+    ``__init__`` does). The tar streams to ``<path>.tmp-<pid>`` while being hashed, one write per sample, is fsynced
+    and renamed to ``path``; then the sidecar (``sha256``, ``bytes``, ``n_samples``, ``meta``) is written the same
+    way to ``<dir>/.primps/<name>.sha256.json``. Memory use is one sample, whatever the shard size.
 ``shard_is_complete(path, n_samples=None, meta=None) -> ShardInfo | None``
     The shard's info when the tar and its sidecar exist, the tar's size and sha256 match the sidecar, and (if
     given) the sample count and the ``meta`` stored by ``write_shard(..., meta=...)`` match.
@@ -153,6 +155,13 @@ def legacy_sidecar_path(path: str | os.PathLike) -> Path:
     return path.with_name(path.name + SIDECAR_SUFFIX)
 
 
+def _header(name: str, size: int) -> bytes:
+    """The ustar header block of a member: mtime 0, uid/gid 0, owner and group ``primps``, mode 0644."""
+    ti = tarfile.TarInfo(name)
+    ti.size, ti.mtime, ti.mode, ti.uname, ti.gname = size, 0, 0o644, _OWNER, _OWNER
+    return ti.tobuf(tarfile.USTAR_FORMAT, "utf-8", "surrogateescape")
+
+
 def write_shard(path: str | os.PathLike, samples: Iterable[tuple[str, Mapping[str, bytes]]],
                 meta: Mapping | None = None) -> ShardInfo:
     """Write one deterministic WebDataset tar (tmp name, fsync, rename) and its sha256 sidecar.
@@ -160,24 +169,28 @@ def write_shard(path: str | os.PathLike, samples: Iterable[tuple[str, Mapping[st
     ``meta`` (JSON-able) is stored in the sidecar under ``"meta"``; ``shard_is_complete(..., meta=...)`` compares it,
     so a shard written for other parameters is never mistaken for a complete one.
     """
-    import webdataset as wds
-
     path = Path(path)
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     n = 0
     try:
-        with open(tmp, "wb") as raw:
+        # A 1 MiB buffer and one hashed write per sample: tarfile encodes each member's ustar header
+        # (TarInfo.tobuf), then data and zero padding to the 512-byte block follow, then tarfile's end of archive.
+        with open(tmp, "wb", buffering=1 << 20) as raw:
             hw = _HashingWriter(raw)
-            # encoder=False: values are bytes already. Fixed mtime/owner/mode (uid/gid stay 0; TarWriter sorts
-            # each sample's extensions), so equal input gives equal bytes. webdataset 1.0.2 does not pass its
-            # `format` on to tarfile, so ustar (as before; no pax extended headers) is set on the stream itself.
-            with wds.TarWriter(hw, encoder=False, user=_OWNER, group=_OWNER, mode=0o644, mtime=0) as tar:
-                tar.tarstream.format = tarfile.USTAR_FORMAT
-                for key, fields in samples:
-                    if "." in key or "/" in key or not key:
-                        raise ValueError(f"bad sample key {key!r}: must be non-empty, without dots or slashes")
-                    tar.write({"__key__": key, **fields})
-                    n += 1
+            for key, fields in samples:
+                if "." in key or "/" in key or not key:
+                    raise ValueError(f"bad sample key {key!r}: must be non-empty, without dots or slashes")
+                parts = []
+                for ext in sorted(fields):
+                    data = fields[ext]
+                    if not isinstance(data, (bytes, bytearray, memoryview)):
+                        raise ValueError(f"sample {key!r} field {ext!r} is {type(data).__name__}, not bytes")
+                    size = memoryview(data).nbytes
+                    parts += [_header(f"{key}.{ext}", size), data, tarfile.NUL * (-size % tarfile.BLOCKSIZE)]
+                hw.write(b"".join(parts))
+                n += 1
+            end = hw.n + 2 * tarfile.BLOCKSIZE  # two zero blocks, then zeros up to a whole record (as tarfile does)
+            hw.write(tarfile.NUL * (end - hw.n + (-end % tarfile.RECORDSIZE)))
             raw.flush()
             os.fsync(raw.fileno())
         info = ShardInfo(file=path.name, n_samples=n, bytes=hw.n, sha256=hw.sha.hexdigest())

@@ -47,3 +47,28 @@ def test_bad_key_leaves_nothing(tmp_path, key):
     with pytest.raises(ValueError, match="bad sample key"):
         write_shard(tmp_path / "a.tar", [(key, {"png": b"x"})])
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("sizes", [[], [0], [1, 511, 512, 513], [8704], [30727]])
+def test_same_bytes_as_tarfile_for_any_member_size(tmp_path, sizes):
+    """Padding to 512-byte blocks and the end of archive (two zero blocks, then a whole 10240-byte record) are
+    what tarfile writes, for empty shards and sizes at block and record boundaries."""
+    import hashlib
+    import io
+
+    samples = [(f"{i:06d}", {"bin": b"x" * s, "json": b"{}"}) for i, s in enumerate(sizes)]
+    info = write_shard(tmp_path / "a.tar", samples)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for key, fields in samples:
+            for ext in sorted(fields):
+                ti = tarfile.TarInfo(f"{key}.{ext}")
+                ti.size, ti.mtime, ti.mode, ti.uname, ti.gname = len(fields[ext]), 0, 0o644, "primps", "primps"
+                tar.addfile(ti, io.BytesIO(fields[ext]))
+    assert (info.sha256, info.bytes) == (hashlib.sha256(buf.getvalue()).hexdigest(), len(buf.getvalue()))
+
+
+def test_non_bytes_field_is_refused_and_leaves_nothing(tmp_path):
+    with pytest.raises(ValueError, match="not bytes"):
+        write_shard(tmp_path / "a.tar", [("000000", {"png": b"x"}), ("000001", {"json": "text"})])
+    assert list(tmp_path.iterdir()) == []
