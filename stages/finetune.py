@@ -25,7 +25,7 @@ checkpoint is kept as OUT/best.pt next to OUT/last.pt. That FID is selection-bia
 
 
 def register(subparsers) -> None:
-    from primps.trainers.presets import preset_names
+    from primps.trainers.presets import preset_names, profile_names
 
     p = subparsers.add_parser("finetune", help="finetune a pretrained generator on a low-shot set, tracking FID",
                               description=HELP)
@@ -42,6 +42,12 @@ def register(subparsers) -> None:
     hidden_alias(p, "--preset", dest="train_preset", choices=preset_names())
     p.add_argument("--resolution", type=int, default=None,
                    help="scratch only: override the preset's resolution (must match the manifest)")
+    p.add_argument("--profile", default=None, choices=profile_names(),
+                   help="a published finetuning protocol laid over the checkpoint's (or preset's) training fields, "
+                        "architecture kept: paper-ps (what the Primitives-PS paper ran: batch 16, lr 0.002, R1 10, "
+                        "EMA 10 kimg, no ramp-up, no x-flip; 400 kimg) or diffaugment (DiffAugment's 100-shot runs: "
+                        "x-flip on, G_ema = G for the first 10 kimg, no path length; 300 kimg); README.md gives the "
+                        "sources. --batch and --diffaug still override it")
     p.add_argument("--diffaug", default="color,translation,cutout", help="DiffAugment policy ('' = off)")
     p.add_argument("--eval-every", type=float, default=0.0,
                    help="evaluate FID/KID every this many kimg (0 = only at the end, negative = never)")
@@ -113,13 +119,16 @@ def resolve_strategy(args) -> str:
 def train_config(args, strategy: str):
     """The training config, without torch: the checkpoint's (--resume, else --init) or the preset's (scratch), with
     this command's overrides. Returns (config, checkpoint path or None, checkpoint metadata or None)."""
-    from primps.trainers.presets import TrainConfig, get_preset
+    from primps.trainers.presets import TrainConfig, apply_profile, get_preset
 
     ckpt, flag = (args.resume, "--resume") if args.resume else (args.init, "--init")
     if ckpt:  # (resolve_strategy: scratch takes no --init)
         info = checks.checkpoint_info(ckpt, flag)
-        return make_config(args, TrainConfig.from_dict(info["config"])), ckpt, info
-    return make_config(args, get_preset(args.train_preset)), None, None
+        base = TrainConfig.from_dict(info["config"])
+        if not args.resume:   # a resumed run keeps its config, the profile included
+            base = apply_profile(base, args.profile)
+        return make_config(args, base), ckpt, info
+    return make_config(args, apply_profile(get_preset(args.train_preset), args.profile)), None, None
 
 
 def build_trainer(args, manifest, strategy: str, cfg=None):
@@ -140,6 +149,7 @@ def build_trainer(args, manifest, strategy: str, cfg=None):
         if strategy == "freezed":
             tr.freeze_d(args.freeze_d)
     tr.extra["strategy"] = strategy
+    tr.extra["profile"] = args.profile
     return tr
 
 
