@@ -37,7 +37,11 @@ def add_common(p: argparse.ArgumentParser) -> None:
 
 
 def setup_runtime(args) -> None:
-    """After the up-front checks: DataLoader workers default to the cores available (less one); torch threads."""
+    """After the up-front checks: TF32 off (float32 is IEEE float32; ``trainers.runtime``), DataLoader workers
+    default to the cores available (less one); torch threads."""
+    from primps.trainers.runtime import exact_float32
+
+    exact_float32()
     if args.workers is None:
         from primps.trainers.loop import default_workers
         args.workers = default_workers()
