@@ -216,7 +216,7 @@ def tf32_off() -> bool:
 
 
 def test_training_startup_turns_tf32_off(tf32_on):
-    from primps.stages.pretrain import setup_runtime
+    from primps.stages.train_options import setup_runtime
 
     assert not tf32_off()
     setup_runtime(argparse.Namespace(workers=0, threads=None))   # pretrain and finetune, after their checks
