@@ -10,7 +10,7 @@ from pathlib import Path
 from primps.pipeline.errors import UsageError
 from primps.stages import checks
 from primps.stages.cli import hidden_alias
-from primps.stages.train_options import DEFAULT_PRESET, add_common, make_config, setup_runtime
+from primps.stages.train_options import DEFAULT_PRESET, DEVIATIONS, add_common, make_config, setup_runtime
 
 STRATEGIES = ("scratch", "full", "freezed")
 
@@ -21,7 +21,10 @@ kimg counter start fresh; the path-length running mean carries over from --init.
 FID/KID of G_ema (random noise, latents and noise from --eval-seed) is computed at kimg 0 and every --eval-every kimg
 (trainers.metrics.FIDEvaluator) and appended to OUT/fid.jsonl ({"kimg", "fid", "kid", "seed"}); the lowest-FID
 checkpoint is kept as OUT/best.pt next to OUT/last.pt. That FID is selection-biased: report best.pt re-scored by
-`primps evaluate` on a fresh seed. --resume OUT/last.pt continues a finetune run."""
+`primps evaluate` on a fresh seed. --resume OUT/last.pt continues a finetune run. --profile paper-ps / diffaugment
+sets the training protocol of the Primitives-PS paper / of DiffAugment's published runs.
+
+""" + DEVIATIONS
 
 
 def register(subparsers) -> None:
@@ -36,7 +39,9 @@ def register(subparsers) -> None:
                      help="'scratch': start from fresh weights (same as --strategy scratch)")
     p.add_argument("--strategy", choices=STRATEGIES, default=None,
                    help="scratch, full or freezed (default: full with --init, scratch otherwise)")
-    p.add_argument("--freeze-d", type=int, default=None, help="freezed: number of D blocks to freeze")
+    p.add_argument("--freeze-d", type=int, default=None,
+                   help="freezed: number of D blocks to freeze, from the image side (block 0 holds fromRGB); "
+                        "stylegan2-ada's --freezed counts layers: --freeze-d K = --freezed 3K+1")
     p.add_argument("--train-preset", default=DEFAULT_PRESET, choices=preset_names(),
                    help="training config preset for scratch")
     hidden_alias(p, "--preset", dest="train_preset", choices=preset_names())

@@ -270,3 +270,28 @@ def test_real_stats_cache_is_keyed_by_device_and_precision(tmp_path):
     again = StubInception("cuda-fp32")
     M.real_stats(man, again, cache_dir=tmp_path, images=images)
     assert again.calls == 0                                            # same numerics: served from the cache
+
+
+# ------------------------------------------------------------------------------------------------ documented deviations
+@pytest.mark.parametrize("command", ["pretrain", "finetune"])
+def test_help_states_the_deviations_with_reference_values(command, capsys):
+    from primps.stages.cli import main
+
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for needle in ("pl_mean = 0", "--freezed 3K+1", "+-256", "--fp32", "TF32 off"):
+        assert needle in text, needle
+
+
+@pytest.mark.parametrize("res", [32, 256])
+def test_freeze_d_blocks_map_to_stylegan2_ada_layers(res):
+    """The 3K+1 rule of the help text: D block 0 has four weight layers (fromRGB, conv0, conv1, skip), later blocks
+    three, counted as stylegan2-ada counts its --freezed layers."""
+    from primps.trainers.networks import Discriminator
+
+    D = Discriminator(res, 256, 32, 4, 1, 0)
+    layers = [sum(1 for m in b.modules() if m is not b and hasattr(m, "weight")) for b in D.blocks]
+    assert layers[0] == 4 and all(n == 3 for n in layers[1:])
+    for k in range(1, len(layers) + 1):
+        assert sum(layers[:k]) == 3 * k + 1
