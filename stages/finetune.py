@@ -174,7 +174,8 @@ def finetune(args, evaluator=None) -> int:
             evaluator = FIDEvaluator(manifest, n_gen=args.n_gen, batch=args.eval_batch, device=str(trainer.device),
                                      seed=args.eval_seed, progress=not args.no_progress)
         hooks.append(EvalHook(evaluator, Path(args.out), args.eval_every, args.eval_seed))
-    Path(args.out).mkdir(parents=True, exist_ok=True)
+    if trainer.rank == 0:   # only rank 0 writes
+        Path(args.out).mkdir(parents=True, exist_ok=True)
     data = data_stream(manifest, trainer, trainer.seed, args.workers)
     try:
         trainer.train(data, args.kimg, args.out, hooks, progress=not args.no_progress)

@@ -50,11 +50,13 @@ def add_common(p: argparse.ArgumentParser) -> None:
 
 
 def setup_runtime(args) -> None:
-    """After the up-front checks: TF32 off (float32 is IEEE float32; ``trainers.runtime``), DataLoader workers
-    default to the cores available (less one); torch threads."""
-    from primps.trainers.runtime import exact_float32
+    """After the up-front checks: TF32 off (float32 is IEEE float32; ``trainers.runtime``), SIGTERM stops the run
+    as Ctrl-C does (a checkpoint being written is removed, not left half-written), DataLoader workers default to the
+    cores available (less one); torch threads."""
+    from primps.trainers.runtime import exact_float32, interrupt_on_sigterm
 
     exact_float32()
+    interrupt_on_sigterm()
     if args.workers is None:
         from primps.trainers.loop import default_workers
         args.workers = default_workers()

@@ -274,11 +274,27 @@ class Trainer:
         scaler.update()
 
     def g_main_loss(self, b: int) -> torch.Tensor:
-        ws = style_mix(self.G, self.G.map(self._latents(b), update_w_avg=True), self.cfg.style_mixing_prob,
-                       self.gen)
+        ws = self.G.map(self._latents(b))
+        self._track_w_avg(ws[:, 0])
+        ws = style_mix(self.G, ws, self.cfg.style_mixing_prob, self.gen)
         noise = self.G.synthesis.make_noise(b, self.gen)
         fake = self._g_syn(ws, "random", noise)
         return L.g_nonsat(self._d_fwd(self.augment(fake)))
+
+    @torch.no_grad()
+    def _track_w_avg(self, w: torch.Tensor) -> None:
+        """w_avg <- lerp(batch mean of w, w_avg, beta), the batch being the global one: under torch.distributed the
+        per-rank means are averaged first (equal per-rank batches), so every rank holds the same w_avg, the one a
+        single process with the whole batch would hold. (stylegan2-ada updates it per rank and leaves it out of its
+        rank-consistency check.)"""
+        m = self.G.mapping
+        mean = w.detach().float().mean(0)
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.all_reduce(mean)
+            mean /= self.world
+        m.w_avg.copy_(mean.lerp(m.w_avg, m.w_avg_beta))
 
     def g_reg_loss(self, b: int) -> torch.Tensor:
         """Path-length penalty through all of G (mapping included), weighted for lazy regularisation."""
@@ -287,7 +303,13 @@ class Trainer:
         with full_precision(self.G):
             ws = style_mix(self.G, self.G.map(self._latents(pb)), cfg.style_mixing_prob, self.gen)
             lengths, _ = L.path_length(self.G, ws, self.gen)
-        self.pl_mean.copy_(self.pl_mean.lerp(lengths.mean().detach(), cfg.pl_decay))
+        batch_mean = lengths.mean().detach()
+        if self.world > 1:   # the global batch's mean, so every rank holds (and a checkpoint saves) the same pl_mean
+            import torch.distributed as dist
+
+            dist.all_reduce(batch_mean)
+            batch_mean /= self.world
+        self.pl_mean.copy_(self.pl_mean.lerp(batch_mean, cfg.pl_decay))
         pen = (lengths - self.pl_mean).square().mean()
         self._record("pl_penalty", pen, "path-length penalty")
         self._record("pl_mean", self.pl_mean)

@@ -8,6 +8,9 @@ paths that say float32 (the R1 and path-length double backward, the low-resoluti
 
 from __future__ import annotations
 
+import signal
+import threading
+
 
 def exact_float32() -> None:
     """TF32 off for cuDNN convolutions and CUDA matmuls ('highest' float32 matmul precision). Idempotent; cheap."""
@@ -28,3 +31,15 @@ def float32_mode(device_type: str) -> str:
     tf32 = torch.backends.cudnn.allow_tf32 or torch.backends.cuda.matmul.allow_tf32 \
         or torch.get_float32_matmul_precision() != "highest"
     return "tf32" if tf32 else "fp32"
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def interrupt_on_sigterm() -> None:
+    """SIGTERM raises KeyboardInterrupt in the main thread, so a stopped run unwinds: an atomic write in progress
+    removes its temporary file, and the command exits 130 (torchrun sends SIGTERM to the other ranks when one fails;
+    so do job schedulers and `primps repro`)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
