@@ -295,3 +295,31 @@ def test_freeze_d_blocks_map_to_stylegan2_ada_layers(res):
     assert layers[0] == 4 and all(n == 3 for n in layers[1:])
     for k in range(1, len(layers) + 1):
         assert sum(layers[:k]) == 3 * k + 1
+
+
+# ------------------------------------------------------------------------------------------------ SIGTERM
+def test_sigterm_during_a_checkpoint_write_leaves_no_partial_file(tmp_path):
+    """A training command turns SIGTERM into KeyboardInterrupt (torchrun stops the surviving ranks so): an atomic
+    checkpoint write in progress removes its temporary file and the old checkpoint stays."""
+    import os
+    import signal
+
+    from primps.pipeline.atomic import atomic_write
+    from primps.trainers.runtime import interrupt_on_sigterm
+
+    target = tmp_path / "last.pt"
+    target.write_bytes(b"old")
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        interrupt_on_sigterm()
+
+        def write(tmp):
+            tmp.write_bytes(b"half")
+            os.kill(os.getpid(), signal.SIGTERM)
+            tmp.write_bytes(b"half, then more")
+
+        with pytest.raises(KeyboardInterrupt):
+            atomic_write(target, write)
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["last.pt"]
