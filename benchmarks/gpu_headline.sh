@@ -83,7 +83,7 @@ if [ "$MODE" = dry ]; then
   mkdir -p "$LOWSHOT/obama"
   for f in $(ls "$SRC/obama" | sort | head -4); do cp "$SRC/obama/$f" "$LOWSHOT/obama/"; done
   TARGETS=obama ARMS=scratch,pinknoise
-  REPRO=(--resolution 32 --preset cpu-smoke --pretrain-kimg 0.016 --finetune-kimg 0.008 --eval-every 0.008
+  REPRO=(--resolution 32 --train-preset cpu-smoke --pretrain-kimg 0.016 --finetune-kimg 0.008 --eval-every 0.008
          --n-gen 2 --concurrency 2 --device cpu)
 else
   PY=${PYTHON:-python3}
@@ -101,7 +101,7 @@ else
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
   LOWSHOT=$(cd "$CARRY" && pwd)/call2/lowshot
   TARGETS=obama,grumpy_cat ARMS=scratch,pinknoise,primitives-ps
-  REPRO=(--resolution 64 --preset small64 --n-gen 5000 --n-evals 6 --device cuda)
+  REPRO=(--resolution 64 --train-preset small64 --n-gen 5000 --n-evals 6 --device cuda)
 fi
 
 "$PY" - <<'EOF'

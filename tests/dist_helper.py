@@ -53,7 +53,6 @@ def main() -> int:
 
     import datetime
 
-    import torch
     import torch.distributed as dist
 
     # primps would initialise the group itself (trainers.loop.dist_info); here with a short timeout, so that a

@@ -47,7 +47,7 @@ def torchrun(tmp: Path, plan: list[dict], timeout: float = 300) -> tuple[int, fl
 
 
 def pretrain(out: Path, kimg: float, *extra: str) -> list[str]:
-    return ["pretrain", "--stream", "--preset", "cpu-smoke", "--seed", str(SEED), "--kimg", str(kimg),
+    return ["pretrain", "--stream", "--train-preset", "cpu-smoke", "--seed", str(SEED), "--kimg", str(kimg),
             "--out", str(out), "--loader-workers", "0", "--device", "cpu", "--threads", "1", "--no-progress",
             *extra]
 

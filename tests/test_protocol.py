@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from primps.pipeline.errors import ConfigError
-from primps.trainers.loop import Trainer
 from primps.trainers import presets as P
+from primps.trainers.loop import Trainer
 from primps.trainers.presets import TrainConfig, get_preset
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
@@ -166,7 +166,7 @@ def test_paper_ps_profile_values_and_architecture_kept():
     with pytest.raises(ConfigError):
         P.apply_profile(base, "nope")
     assert not set().union(*P.PROFILES.values()) & {"resolution", "channel_base", "channel_max", "z_dim", "w_dim"}
-    assert set(P.PRESETS) >= {"lowshot256", "small64"}
+    assert set(P.TRAIN_PRESETS) >= {"lowshot256", "small64"}
 
 
 def test_finetune_profile_reaches_the_trainer(tmp_path):
@@ -176,7 +176,7 @@ def test_finetune_profile_reaches_the_trainer(tmp_path):
     args = argparse.Namespace(resume=None, init=str(tmp_path / "pre.pt"), device="cpu", compile=False,
                               precision="fp32", seed=0, profile="paper-ps", batch=None, resolution=None,
                               diffaug="color,translation,cutout", snapshot_kimg=None, log_kimg=None,
-                              preset="cpu-smoke", freeze_d=None)
+                              train_preset="cpu-smoke", freeze_d=None)
     manifest = argparse.Namespace(dataset_id="real-x")
     tr = ft.build_trainer(args, manifest, "full")
     assert (tr.cfg.batch, tr.cfg.r1_gamma, tr.cfg.mirror, tr.cfg.ema_halflife_kimg) == (16, 10.0, False, 10.0)

@@ -7,8 +7,9 @@ steps). Each phase takes its own optimizer step; Adam's lr and betas are scaled 
 regulariser runs every k minibatches, and the regulariser's loss is multiplied by k.
 
 Determinism: every random draw comes from three explicit torch.Generators (``gen`` for latents, noise, style mixing
-and path-length probes; ``aug_gen`` for DiffAugment; ``mirror_gen`` for the x-flips of reals), re-seeded at every step from (seed, rank, step), so streams are
-distinct per rank, a resume continues them exactly on any device and checkpoints hold no device-specific RNG state.
+and path-length probes; ``aug_gen`` for DiffAugment; ``mirror_gen`` for the x-flips of reals), re-seeded at every
+step from (seed, rank, step), so streams are distinct per rank, a resume continues them exactly on any device and
+checkpoints hold no device-specific RNG state.
 Network init runs under a forked, seeded global RNG. The checkpoint holds the number of batches consumed, so a
 resumed run continues the same data stream and, on CPU, reproduces an uninterrupted run.
 

@@ -315,7 +315,7 @@ def real_stats(manifest, inception: InceptionFeatures, cache_dir: str | os.PathL
     if feats.shape[0] < 2:
         raise UsageError(f"real set {manifest.dataset_id} has {feats.shape[0]} images; FID needs at least 2")
     mu, sigma = feature_stats(feats)
-    if _dist()[0] == 0:   # every rank computes the same statistics; only rank 0 writes files
+    if rank_world()[0] == 0:   # every rank computes the same statistics; only rank 0 writes files
         _savez_atomic(path, mu=mu, sigma=sigma, features=feats.astype(np.float32), n=feats.shape[0],
                       dataset_id=manifest.dataset_id, weights_sha256=inception.sha256, numerics=numerics)
     return RealStats(mu, sigma, feats.astype(np.float32), feats.shape[0], manifest.dataset_id, inception.sha256)
