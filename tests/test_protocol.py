@@ -323,3 +323,22 @@ def test_sigterm_during_a_checkpoint_write_leaves_no_partial_file(tmp_path):
     finally:
         signal.signal(signal.SIGTERM, before)
     assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+def test_fidelity_reference_cache_is_keyed_by_device_and_precision(tmp_path):
+    from primps.pipeline.reference import reference_features
+
+    class Stub:
+        batch_size, sha256, calls = 4, "cd" * 32, 0
+
+        def __init__(self, numerics):
+            self.numerics = numerics
+
+        def features(self, x):
+            type(self).calls += 1
+            return np.ones((len(x), 8))
+
+    images = np.zeros((3, 4, 4, 3), np.uint8)
+    for n in ("cpu-fp32", "cuda-tf32", "cpu-fp32"):
+        reference_features(Stub(n), images, "d" * 64, tmp_path)
+    assert Stub.calls == 2 and len(list(tmp_path.glob("fidelity-ref-*.npz"))) == 2
