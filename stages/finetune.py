@@ -52,7 +52,7 @@ def register(subparsers) -> None:
                         "architecture kept: paper-ps (what the Primitives-PS paper ran: batch 16, lr 0.002, R1 10, "
                         "EMA 10 kimg, no ramp-up, no x-flip; 400 kimg) or diffaugment (DiffAugment's 100-shot runs: "
                         "x-flip on, G_ema = G for the first 10 kimg, no path length; 300 kimg); README.md gives the "
-                        "sources. --batch and --diffaug still override it")
+                        "sources. --batch and --diffaug still override it; a --resume run keeps its own")
     p.add_argument("--diffaug", default="color,translation,cutout", help="DiffAugment policy ('' = off)")
     p.add_argument("--eval-every", type=float, default=0.0,
                    help="evaluate FID/KID every this many kimg (0 = only at the end, negative = never)")
