@@ -56,6 +56,9 @@ def main(argv=None) -> int:
     p.add_argument("--matrix", nargs="+", default=[], metavar="KEY=V1,V2",
                    help="run every combination of these settings side by side (keys: " + ", ".join(MATRIX) + ")")
     a = p.parse_args(argv)
+    from primps.trainers.runtime import exact_float32
+
+    exact_float32()   # as `primps pretrain` runs: float32 paths in IEEE float32, TF32 off
     if a.threads:
         torch.set_num_threads(a.threads)
     axes = []

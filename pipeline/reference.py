@@ -16,7 +16,7 @@ import numpy as np
 from primps.pipeline.errors import UsageError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
-CACHE_VERSION = 1
+CACHE_VERSION = 2   # 2: the key holds the device type and float32 mode of the features (InceptionFeatures.numerics)
 
 
 # -- reference images ----------------------------------------------------------------------------------------------
@@ -85,7 +85,8 @@ def image_features(inception, images: np.ndarray, desc: str) -> np.ndarray:
 def reference_features(inception, images: np.ndarray, digest: str, cache_dir: Path) -> np.ndarray:
     from primps.pipeline.atomic import atomic_write
 
-    path = cache_dir / f"fidelity-ref-{digest[:16]}-{inception.sha256[:16]}-v{CACHE_VERSION}.npz"
+    numerics = inception.numerics   # device type and float32 mode: CPU and GPU features are never mixed
+    path = cache_dir / f"fidelity-ref-{digest[:16]}-{inception.sha256[:16]}-{numerics}-v{CACHE_VERSION}.npz"
     if path.is_file():
         try:
             with np.load(path) as z:

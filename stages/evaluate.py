@@ -10,7 +10,8 @@ both values.
 Outputs (each written under a temporary name and renamed):
 
 * ``DIR/metrics.json`` (numbers only): fid (fresh seed), kid, kid_std (subsets of min(1000, n_real/2)),
-  fid_select (the best FID of ``--log``, if given), kimg, n_gen, n_real.
+  fid_select (the best FID of ``--log``, if given), kimg, n_gen, n_real, and the checkpoint's training protocol:
+  mirror (1/0), ema_rampup (0 = off), ema_start_kimg.
 * ``DIR/info.json``: checkpoint path, Inception path and sha256, real dataset id, training dataset id, seeds.
 * ``DIR/samples.png``: a grid of ``--grid`` samples.
 * ``DIR/fid_curve.png`` (with ``--log``): FID against kimg from the finetune log (``fid.jsonl``: one JSON record
@@ -51,6 +52,13 @@ def load_generator(ckpt: str | os.PathLike, device: str):
     return fn, float(tr.extra.get("init_kimg", math.nan)), tr.extra.get("init_manifest_id"), tr
 
 
+def protocol_numbers(cfg) -> dict:
+    """The training protocol of the checkpoint as numbers (metrics.json holds numbers only): mirror 1/0,
+    ema_rampup (0 = off; a set ramp-up is always > 0), ema_start_kimg."""
+    return {"mirror": int(cfg.mirror), "ema_rampup": float(cfg.ema_rampup or 0.0),
+            "ema_start_kimg": float(cfg.ema_start_kimg)}
+
+
 def selection_seed(records: list[dict] | None, ckpt_extra: dict) -> int | None:
     """The seed finetune selected best.pt on (from the log records, else the checkpoint), if known."""
     seeds = {r["seed"] for r in records or [] if isinstance(r.get("seed"), int)}
@@ -75,24 +83,27 @@ def evaluate_checkpoint(ckpt: str | os.PathLike, real: str | os.PathLike, out: s
     st = read_metadata(ckpt)  # config and extra only; the weights are loaded once, by load_generator
     manifest = load_manifest(real)
     checks.same_resolution(manifest, int(st["config"]["resolution"]), f"checkpoint {ckpt}")
-    sel = selection_seed(records, dict(st.get("extra", {})))
+    ckpt_extra = dict(st.get("extra", {}))
+    sel = selection_seed(records, ckpt_extra)
     if seed is None:
         seed = (sel if sel is not None else 0) + 1
     elif sel is not None and seed == sel:
         raise UsageError(f"--seed {seed} is the seed best.pt was selected on; re-evaluate on a fresh seed")
     del st
-    fn, kimg, train_manifest, _ = load_generator(ckpt, device)
+    fn, kimg, train_manifest, tr = load_generator(ckpt, device)
     ev = FIDEvaluator(manifest, n_gen=n_gen, batch=batch, device=device, inception=inception,
                       cache_dir=cache_dir, seed=seed, progress=progress)
     res = ev.evaluate(fn)
     metrics = {"fid": res["fid"], "kid": res["kid"], "kid_std": res["kid_std"], "kimg": kimg,
-               "n_gen": res["n_gen"], "n_real": res["n_real"]}
+               "n_gen": res["n_gen"], "n_real": res["n_real"], **protocol_numbers(tr.cfg)}
     if records is not None:
         metrics["fid_select"] = min(r["fid"] for r in records)
     info = {"checkpoint": str(Path(ckpt).resolve()), "inception": str(ev.inception.path),
             "inception_sha256": res["inception_sha256"], "real_dataset_id": manifest.dataset_id,
             "train_manifest_id": train_manifest, "seed": seed, "selection_seed": sel,
-            "kid_subset_size": ev.kid_subset_size, "kid_subsets": ev.kid_subsets, "noise": "random"}
+            "kid_subset_size": ev.kid_subset_size, "kid_subsets": ev.kid_subsets, "noise": "random",
+            "mirror": tr.cfg.mirror, "ema_rampup": tr.cfg.ema_rampup, "ema_start_kimg": tr.cfg.ema_start_kimg,
+            "profile": ckpt_extra.get("profile")}
     out = Path(out)
     atomic_write_json(out / "metrics.json", metrics)
     atomic_write_json(out / "info.json", info)
@@ -160,6 +171,10 @@ def run(args: argparse.Namespace) -> int:
     check_args(args)
 
     import torch
+
+    from primps.trainers.runtime import exact_float32
+
+    exact_float32()   # Inception and G_ema in IEEE float32 (TF32 off)
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     res = evaluate_checkpoint(args.checkpoint, args.real, args.out, n_gen=args.n_gen, batch=args.batch,

@@ -10,7 +10,7 @@ from pathlib import Path
 from primps.pipeline.errors import UsageError
 from primps.stages import checks
 from primps.stages.cli import hidden_alias
-from primps.stages.train_options import DEFAULT_PRESET, add_common, make_config, setup_runtime
+from primps.stages.train_options import DEFAULT_PRESET, DEVIATIONS, add_common, make_config, setup_runtime
 
 STRATEGIES = ("scratch", "full", "freezed")
 
@@ -21,11 +21,14 @@ kimg counter start fresh; the path-length running mean carries over from --init.
 FID/KID of G_ema (random noise, latents and noise from --eval-seed) is computed at kimg 0 and every --eval-every kimg
 (trainers.metrics.FIDEvaluator) and appended to OUT/fid.jsonl ({"kimg", "fid", "kid", "seed"}); the lowest-FID
 checkpoint is kept as OUT/best.pt next to OUT/last.pt. That FID is selection-biased: report best.pt re-scored by
-`primps evaluate` on a fresh seed. --resume OUT/last.pt continues a finetune run."""
+`primps evaluate` on a fresh seed. --resume OUT/last.pt continues a finetune run. --profile paper-ps / diffaugment
+sets the training protocol of the Primitives-PS paper / of DiffAugment's published runs.
+
+""" + DEVIATIONS
 
 
 def register(subparsers) -> None:
-    from primps.trainers.presets import preset_names
+    from primps.trainers.presets import preset_names, profile_names
 
     p = subparsers.add_parser("finetune", help="finetune a pretrained generator on a low-shot set, tracking FID",
                               description=HELP)
@@ -36,12 +39,20 @@ def register(subparsers) -> None:
                      help="'scratch': start from fresh weights (same as --strategy scratch)")
     p.add_argument("--strategy", choices=STRATEGIES, default=None,
                    help="scratch, full or freezed (default: full with --init, scratch otherwise)")
-    p.add_argument("--freeze-d", type=int, default=None, help="freezed: number of D blocks to freeze")
+    p.add_argument("--freeze-d", type=int, default=None,
+                   help="freezed: number of D blocks to freeze, from the image side (block 0 holds fromRGB); "
+                        "stylegan2-ada's --freezed counts layers: --freeze-d K = --freezed 3K+1")
     p.add_argument("--train-preset", default=DEFAULT_PRESET, choices=preset_names(),
                    help="training config preset for scratch")
     hidden_alias(p, "--preset", dest="train_preset", choices=preset_names())
     p.add_argument("--resolution", type=int, default=None,
                    help="scratch only: override the preset's resolution (must match the manifest)")
+    p.add_argument("--profile", default=None, choices=profile_names(),
+                   help="a published finetuning protocol laid over the checkpoint's (or preset's) training fields, "
+                        "architecture kept: paper-ps (what the Primitives-PS paper ran: batch 16, lr 0.002, R1 10, "
+                        "EMA 10 kimg, no ramp-up, no x-flip; 400 kimg) or diffaugment (DiffAugment's 100-shot runs: "
+                        "x-flip on, G_ema = G for the first 10 kimg, no path length; 300 kimg); README.md gives the "
+                        "sources. --batch and --diffaug still override it; a --resume run keeps its own")
     p.add_argument("--diffaug", default="color,translation,cutout", help="DiffAugment policy ('' = off)")
     p.add_argument("--eval-every", type=float, default=0.0,
                    help="evaluate FID/KID every this many kimg (0 = only at the end, negative = never)")
@@ -113,13 +124,16 @@ def resolve_strategy(args) -> str:
 def train_config(args, strategy: str):
     """The training config, without torch: the checkpoint's (--resume, else --init) or the preset's (scratch), with
     this command's overrides. Returns (config, checkpoint path or None, checkpoint metadata or None)."""
-    from primps.trainers.presets import TrainConfig, get_preset
+    from primps.trainers.presets import TrainConfig, apply_profile, get_preset
 
     ckpt, flag = (args.resume, "--resume") if args.resume else (args.init, "--init")
     if ckpt:  # (resolve_strategy: scratch takes no --init)
         info = checks.checkpoint_info(ckpt, flag)
-        return make_config(args, TrainConfig.from_dict(info["config"])), ckpt, info
-    return make_config(args, get_preset(args.train_preset)), None, None
+        base = TrainConfig.from_dict(info["config"])
+        if not args.resume:   # a resumed run keeps its config, the profile included
+            base = apply_profile(base, args.profile)
+        return make_config(args, base), ckpt, info
+    return make_config(args, apply_profile(get_preset(args.train_preset), args.profile)), None, None
 
 
 def build_trainer(args, manifest, strategy: str, cfg=None):
@@ -140,6 +154,7 @@ def build_trainer(args, manifest, strategy: str, cfg=None):
         if strategy == "freezed":
             tr.freeze_d(args.freeze_d)
     tr.extra["strategy"] = strategy
+    tr.extra["profile"] = args.profile
     return tr
 
 
@@ -159,7 +174,8 @@ def finetune(args, evaluator=None) -> int:
             evaluator = FIDEvaluator(manifest, n_gen=args.n_gen, batch=args.eval_batch, device=str(trainer.device),
                                      seed=args.eval_seed, progress=not args.no_progress)
         hooks.append(EvalHook(evaluator, Path(args.out), args.eval_every, args.eval_seed))
-    Path(args.out).mkdir(parents=True, exist_ok=True)
+    if trainer.rank == 0:   # only rank 0 writes
+        Path(args.out).mkdir(parents=True, exist_ok=True)
     data = data_stream(manifest, trainer, trainer.seed, args.workers)
     try:
         trainer.train(data, args.kimg, args.out, hooks, progress=not args.no_progress)

@@ -10,7 +10,7 @@ from primps.pipeline.config import SYNTH_PRESETS
 from primps.pipeline.errors import UsageError
 from primps.stages import checks
 from primps.stages.cli import hidden_alias
-from primps.stages.train_options import DEFAULT_PRESET, add_common, make_config, setup_runtime
+from primps.stages.train_options import DEFAULT_PRESET, DEVIATIONS, add_common, make_config, setup_runtime
 
 HELP = """Pretrain StyleGAN2 on a shard manifest (from `primps render`) or, with --stream, on images synthesized on
 the fly in DataLoader workers (sample i of the stream is the image `primps render --seed S` stores at index i; no
@@ -18,7 +18,9 @@ render step, nothing stored). A manifest stream is infinite and resampled, a dif
 Writes OUT/stats.jsonl (losses, R1, path length, img/s, GPU memory), OUT/grid-*.png (fixed latents, every snapshot)
 and OUT/last.pt (atomic; G, D, G_ema, optimizers, pl_mean, kimg, data position, config, dataset id; CPU tensors, so
 it resumes on any device). --resume OUT/last.pt continues the same run; the kimg counter is a total.
-Multi-GPU: torchrun --nproc_per_node N -m primps.stages pretrain ... (the batch is split across GPUs)."""
+Multi-GPU: torchrun --nproc_per_node N -m primps.stages pretrain ... (the batch is split across GPUs).
+
+""" + DEVIATIONS
 
 
 def register(subparsers) -> None:

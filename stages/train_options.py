@@ -11,6 +11,17 @@ from primps.stages.cli import hidden_alias
 #: The training preset when --preset is not given, in pretrain and finetune alike: the one that runs on a CPU.
 DEFAULT_PRESET = "cpu-smoke"
 
+#: Where training knowingly differs from stylegan2-ada-pytorch / DiffAugment, with the reference equivalents; the end
+#: of `primps pretrain --help` and `primps finetune --help` (README.md, "Deviations from the references").
+DEVIATIONS = """Deviations from stylegan2-ada / DiffAugment: (1) the path-length running mean pl_mean is saved in
+checkpoints and carried from --init into a finetune; both references start a finetune with pl_mean = 0 (a fresh
+loss object), so early path-length penalties differ. (2) finetune --freeze-d K counts discriminator blocks from the
+image side; stylegan2-ada's --freezed counts layers (fromRGB, conv0, conv1, skip in the first block, three in each
+later one), so --freeze-d K = --freezed 3K+1 (K=1: 4, K=2: 7, K=3: 10), and --freezed L freezes (L-1)//3 whole blocks
+plus part of the next. (3) no activation clamp: stylegan2-ada clamps conv outputs to +-256 (conv_clamp 256) in its
+fp16 layers; here bf16 has float32's range and fp16 steps that overflow are skipped by the GradScaler; the equivalent
+reference run is stylegan2-ada with --fp32 (no fp16 layers, no clamp). float32 paths run with TF32 off, as there."""
+
 
 def add_common(p: argparse.ArgumentParser) -> None:
     """Options shared by pretrain and finetune."""
@@ -32,12 +43,20 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-kimg", type=float, default=None, help="stats logging interval in kimg "
                                                                 "(default: the preset's)")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                   help="auto: bf16 autocast on Ampere+ GPUs, fp16 + GradScaler on older GPUs, fp32 on the CPU")
+                   help="auto: bf16 autocast on Ampere+ GPUs, fp16 + GradScaler on older GPUs, fp32 on the CPU; "
+                        "no +-256 activation clamp in any of them (stylegan2-ada clamps its fp16 layers); float32 "
+                        "convolutions and matmuls run with TF32 off")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (kimg) on stderr")
 
 
 def setup_runtime(args) -> None:
-    """After the up-front checks: DataLoader workers default to the cores available (less one); torch threads."""
+    """After the up-front checks: TF32 off (float32 is IEEE float32; ``trainers.runtime``), SIGTERM stops the run
+    as Ctrl-C does (a checkpoint being written is removed, not left half-written), DataLoader workers default to the
+    cores available (less one); torch threads."""
+    from primps.trainers.runtime import exact_float32, interrupt_on_sigterm
+
+    exact_float32()
+    interrupt_on_sigterm()
     if args.workers is None:
         from primps.trainers.loop import default_workers
         args.workers = default_workers()

@@ -6,9 +6,10 @@ loss), G reg (path length, every ``pl_interval`` steps), D main (logistic loss),
 steps). Each phase takes its own optimizer step; Adam's lr and betas are scaled by k/(k+1) for the optimizer whose
 regulariser runs every k minibatches, and the regulariser's loss is multiplied by k.
 
-Determinism: every random draw comes from two explicit torch.Generators (``gen`` for latents, noise, style mixing and
-path-length probes; ``aug_gen`` for DiffAugment), re-seeded at every step from (seed, rank, step), so streams are
-distinct per rank, a resume continues them exactly on any device and checkpoints hold no device-specific RNG state.
+Determinism: every random draw comes from three explicit torch.Generators (``gen`` for latents, noise, style mixing
+and path-length probes; ``aug_gen`` for DiffAugment; ``mirror_gen`` for the x-flips of reals), re-seeded at every
+step from (seed, rank, step), so streams are distinct per rank, a resume continues them exactly on any device and
+checkpoints hold no device-specific RNG state.
 Network init runs under a forked, seeded global RNG. The checkpoint holds the number of batches consumed, so a
 resumed run continues the same data stream and, on CPU, reproduces an uninterrupted run.
 
@@ -133,6 +134,7 @@ class Trainer:
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.gen = torch.Generator(device=self.device)
         self.aug_gen = torch.Generator(device=self.device)
+        self.mirror_gen = torch.Generator(device=self.device)
         self.augment = DiffAugment(cfg.diffaug_policy, self.aug_gen)
         self.pl_mean = torch.zeros([], device=self.device)
         self.cur_nimg = 0
@@ -253,6 +255,15 @@ class Trainer:
     def _reseed(self) -> None:
         self.gen.manual_seed(derive_seed(self.seed, self.rank, self.step_idx, 1))
         self.aug_gen.manual_seed(derive_seed(self.seed, self.rank, self.step_idx, 2))
+        self.mirror_gen.manual_seed(derive_seed(self.seed, self.rank, self.step_idx, 3))
+
+    def mirror(self, real: torch.Tensor) -> torch.Tensor:
+        """x-flip each real image with probability 0.5 (``cfg.mirror``), before DiffAugment; draws from the step's
+        own ``mirror_gen`` stream, so turning it on changes no latent, noise or augmentation draw."""
+        if not self.cfg.mirror:
+            return real
+        flip = torch.rand(real.shape[0], device=real.device, generator=self.mirror_gen) < 0.5
+        return torch.where(flip[:, None, None, None], real.flip(3), real)
 
     def _opt_step(self, opt, scaler, loss: torch.Tensor, params, label: str) -> None:
         opt.zero_grad(set_to_none=True)
@@ -264,11 +275,27 @@ class Trainer:
         scaler.update()
 
     def g_main_loss(self, b: int) -> torch.Tensor:
-        ws = style_mix(self.G, self.G.map(self._latents(b), update_w_avg=True), self.cfg.style_mixing_prob,
-                       self.gen)
+        ws = self.G.map(self._latents(b))
+        self._track_w_avg(ws[:, 0])
+        ws = style_mix(self.G, ws, self.cfg.style_mixing_prob, self.gen)
         noise = self.G.synthesis.make_noise(b, self.gen)
         fake = self._g_syn(ws, "random", noise)
         return L.g_nonsat(self._d_fwd(self.augment(fake)))
+
+    @torch.no_grad()
+    def _track_w_avg(self, w: torch.Tensor) -> None:
+        """w_avg <- lerp(batch mean of w, w_avg, beta), the batch being the global one: under torch.distributed the
+        per-rank means are averaged first (equal per-rank batches), so every rank holds the same w_avg, the one a
+        single process with the whole batch would hold. (stylegan2-ada updates it per rank and leaves it out of its
+        rank-consistency check.)"""
+        m = self.G.mapping
+        mean = w.detach().float().mean(0)
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.all_reduce(mean)
+            mean /= self.world
+        m.w_avg.copy_(mean.lerp(m.w_avg, m.w_avg_beta))
 
     def g_reg_loss(self, b: int) -> torch.Tensor:
         """Path-length penalty through all of G (mapping included), weighted for lazy regularisation."""
@@ -277,7 +304,13 @@ class Trainer:
         with full_precision(self.G):
             ws = style_mix(self.G, self.G.map(self._latents(pb)), cfg.style_mixing_prob, self.gen)
             lengths, _ = L.path_length(self.G, ws, self.gen)
-        self.pl_mean.copy_(self.pl_mean.lerp(lengths.mean().detach(), cfg.pl_decay))
+        batch_mean = lengths.mean().detach()
+        if self.world > 1:   # the global batch's mean, so every rank holds (and a checkpoint saves) the same pl_mean
+            import torch.distributed as dist
+
+            dist.all_reduce(batch_mean)
+            batch_mean /= self.world
+        self.pl_mean.copy_(self.pl_mean.lerp(batch_mean, cfg.pl_decay))
         pen = (lengths - self.pl_mean).square().mean()
         self._record("pl_penalty", pen, "path-length penalty")
         self._record("pl_mean", self.pl_mean)
@@ -313,6 +346,7 @@ class Trainer:
             real = real.contiguous(memory_format=torch.channels_last)
         b = real.shape[0]
         self._reseed()
+        real = self.mirror(real)
         g_params = list(self.G.parameters())
 
         self.G.requires_grad_(True)
@@ -336,10 +370,22 @@ class Trainer:
         self.cur_nimg += cfg.batch
         self.step_idx += 1
 
+    def ema_beta(self) -> float:
+        """EMA decay for the step at ``cur_nimg`` (images shown before it): 0 (G_ema = G) before ``ema_start_kimg``
+        (DiffAugment's TF code); else ``0.5 ** (batch / ema_nimg)`` with ``ema_nimg`` the half-life in images,
+        ramped up as ``min(ema_nimg, cur_nimg * ema_rampup)`` when ``ema_rampup`` is set (stylegan2-ada)."""
+        cfg = self.cfg
+        if self.cur_nimg < cfg.ema_start_kimg * 1000:
+            return 0.0
+        ema_nimg = cfg.ema_halflife_kimg * 1000
+        if cfg.ema_rampup is not None:
+            ema_nimg = min(ema_nimg, self.cur_nimg * cfg.ema_rampup)
+        return 0.5 ** (cfg.batch / max(ema_nimg, 1e-8))
+
     @torch.no_grad()
     def update_ema(self) -> None:
-        """G_ema <- lerp(G, G_ema, beta) with a half-life in images, one fused foreach op; buffers copied."""
-        beta = 0.5 ** (self.cfg.batch / (self.cfg.ema_halflife_kimg * 1000))
+        """G_ema <- lerp(G, G_ema, beta) (``ema_beta``), one fused foreach op; buffers copied."""
+        beta = self.ema_beta()
         torch._foreach_lerp_(list(self.G_ema.parameters()), list(self.G.parameters()), 1.0 - beta)
         torch._foreach_copy_(list(self.G_ema.buffers()), list(self.G.buffers()))
 

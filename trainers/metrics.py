@@ -44,7 +44,7 @@ from primps.pipeline.shards import file_sha256
 INCEPTION_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
 INCEPTION_FILE = "default_1.pt"
 FEATURE_DIM = 2048
-CACHE_VERSION = 1
+CACHE_VERSION = 2   # 2: the key holds the device type and float32 mode of the features
 
 _SHA_CACHE: dict[tuple[str, int, int], str] = {}
 
@@ -109,6 +109,14 @@ class InceptionFeatures:
             self.model = torch.jit.load(str(path), map_location=self.device).eval()
         except Exception as exc:  # noqa: BLE001 - any load failure is a bad user file
             raise UsageError(f"cannot load Inception weights {path}: {exc}") from None
+
+    @property
+    def numerics(self) -> str:
+        """'<device type>-<float32 mode>' of the features, e.g. 'cpu-fp32', 'cuda-fp32', 'cuda-tf32': features
+        from different numerics are not mixed in the real-statistics cache."""
+        from primps.trainers.runtime import float32_mode
+
+        return f"{self.device.type}-{float32_mode(self.device.type)}"
 
     def preprocess(self, images):
         """uint8 tensor/array [N,3,H,W] -> float32 [N,3,299,299] scaled to about [-1, 1]."""
@@ -303,7 +311,8 @@ def iter_manifest_images(manifest, batch_size: int = 64):
 
 def real_stats(manifest, inception: InceptionFeatures, cache_dir: str | os.PathLike | None = None,
                images: Callable[[], Iterable] | None = None, progress: bool = False) -> RealStats:
-    """Features and (mu, sigma) of every image of a manifest, cached in ``cache_dir`` per dataset id + weights sha.
+    """Features and (mu, sigma) of every image of a manifest, cached in ``cache_dir`` per dataset id, weights sha,
+    device type and float32 mode (``InceptionFeatures.numerics``), so CPU and GPU features are never mixed.
 
     ``manifest`` is a ``pipeline.manifest.Manifest`` or a path to one. ``images`` overrides the image source (a
     callable returning an iterable of uint8 batches), mainly for tests.
@@ -312,11 +321,13 @@ def real_stats(manifest, inception: InceptionFeatures, cache_dir: str | os.PathL
         from primps.pipeline.manifest import load_manifest
         manifest = load_manifest(manifest)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    path = cache / f"fidstats-{manifest.dataset_id}-{inception.sha256[:16]}-v{CACHE_VERSION}.npz"
+    numerics = inception.numerics
+    path = cache / f"fidstats-{manifest.dataset_id}-{inception.sha256[:16]}-{numerics}-v{CACHE_VERSION}.npz"
     if path.is_file():
         try:
             with np.load(path) as z:
-                if str(z["weights_sha256"]) == inception.sha256 and str(z["dataset_id"]) == manifest.dataset_id:
+                if str(z["weights_sha256"]) == inception.sha256 and str(z["dataset_id"]) == manifest.dataset_id \
+                        and str(z["numerics"]) == numerics:
                     return RealStats(z["mu"], z["sigma"], z["features"], int(z["n"]), manifest.dataset_id,
                                      inception.sha256)
         except Exception:  # noqa: BLE001 - a damaged cache is recomputed
@@ -326,8 +337,9 @@ def real_stats(manifest, inception: InceptionFeatures, cache_dir: str | os.PathL
     if feats.shape[0] < 2:
         raise UsageError(f"real set {manifest.dataset_id} has {feats.shape[0]} images; FID needs at least 2")
     mu, sigma = feature_stats(feats)
-    _savez_atomic(path, mu=mu, sigma=sigma, features=feats.astype(np.float32), n=feats.shape[0],
-                  dataset_id=manifest.dataset_id, weights_sha256=inception.sha256)
+    if rank_world()[0] == 0:   # every rank computes the same statistics; only rank 0 writes files
+        _savez_atomic(path, mu=mu, sigma=sigma, features=feats.astype(np.float32), n=feats.shape[0],
+                      dataset_id=manifest.dataset_id, weights_sha256=inception.sha256, numerics=numerics)
     return RealStats(mu, sigma, feats.astype(np.float32), feats.shape[0], manifest.dataset_id, inception.sha256)
 
 

@@ -72,6 +72,9 @@ class TrainConfig:
     pl_decay: float = 0.01
     style_mixing_prob: float = 0.9
     ema_halflife_kimg: float = 10.0
+    ema_rampup: float | None = None   # stylegan2-ada: half-life min(ema_halflife, cur_nimg * ema_rampup); None: off
+    ema_start_kimg: float = 0.0   # DiffAugment (TF): G_ema = G until this many kimg of the run, then the EMA
+    mirror: bool = False          # x-flip each real image with p = 0.5 before DiffAugment
     diffaug_policy: str = ""
     num_amp_res: int = 4          # bf16 autocast in the N highest-resolution blocks (CUDA only)
     log_every_kimg: float = 1.0
@@ -90,9 +93,15 @@ class TrainConfig:
             v = getattr(self, key)
             if not isinstance(v, (int, float)) or v <= 0:
                 raise ConfigError(f"{key}: must be a positive number, got {v!r}")
-        for key in ("r1_gamma", "pl_weight"):
-            if getattr(self, key) < 0:
-                raise ConfigError(f"{key}: must be >= 0")
+        for key in ("r1_gamma", "pl_weight", "ema_start_kimg"):
+            v = getattr(self, key)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not v >= 0:
+                raise ConfigError(f"{key}: must be a number >= 0, got {v!r}")
+        r = self.ema_rampup
+        if r is not None and (not isinstance(r, (int, float)) or isinstance(r, bool) or not r > 0):
+            raise ConfigError(f"ema_rampup: must be a positive number or null (off), got {r!r}")
+        if not isinstance(self.mirror, bool):
+            raise ConfigError(f"mirror: must be true or false, got {self.mirror!r}")
         if not 0 <= self.style_mixing_prob <= 1:
             raise ConfigError("style_mixing_prob: must be in [0, 1]")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
@@ -124,17 +133,37 @@ class TrainConfig:
         return TrainConfig.from_dict({**self.to_dict(), **overrides})
 
 
+# The low-shot presets train as DiffAugment's published 100-shot runs did (TensorFlow code, run_low_shot.py and
+# training/training_loop.py of mit-han-lab/data-efficient-gans): reals x-flipped (--mirror-augment, default on there)
+# and G_ema = G until ema_start_kimg, which defaults there to the EMA half-life; no stylegan2-ada ramp-up.
 TRAIN_PRESETS: dict[str, dict] = {
     # Paper setting for 100-shot finetuning at 256^2 (full-width StyleGAN2, 2-layer mapping).
     "lowshot256": dict(resolution=256, batch=16, mbstd_group=4, channel_base=32768, channel_max=512,
-                       mapping_layers=2, g_lr=0.002, d_lr=0.002, r1_gamma=10.0, ema_halflife_kimg=10.0),
+                       mapping_layers=2, g_lr=0.002, d_lr=0.002, r1_gamma=10.0, ema_halflife_kimg=10.0,
+                       ema_start_kimg=10.0, mirror=True),
     "small128": dict(resolution=128, batch=32, mbstd_group=4, channel_base=8192, channel_max=256,
-                     mapping_layers=2, r1_gamma=1.0, ema_halflife_kimg=10.0),
+                     mapping_layers=2, r1_gamma=1.0, ema_halflife_kimg=10.0, ema_start_kimg=10.0, mirror=True),
     "small64": dict(resolution=64, batch=32, mbstd_group=4, channel_base=4096, channel_max=256,
-                    mapping_layers=2, r1_gamma=0.5, ema_halflife_kimg=5.0),
+                    mapping_layers=2, r1_gamma=0.5, ema_halflife_kimg=5.0, ema_start_kimg=5.0, mirror=True),
     "cpu-smoke": dict(resolution=32, z_dim=64, w_dim=64, batch=8, mbstd_group=4, channel_base=256,
                       channel_max=32, mapping_layers=2, r1_gamma=1.0, r1_interval=4, pl_interval=2,
                       ema_halflife_kimg=0.1, log_every_kimg=0.016, snapshot_every_kimg=0.064, grid_size=16),
+}
+
+#: Finetuning protocols by name (``primps finetune --profile``): training fields only, laid over the checkpoint's
+#: (or the scratch preset's) config, so the architecture of an --init checkpoint is kept. README.md gives sources.
+PROFILES: dict[str, dict] = {
+    # What the Primitives-PS paper ran: the `low_shot` config of its stylegan2-ada based code (batch 16, minibatch
+    # std group 4, lr 0.002, R1 gamma 10, EMA half-life 10 kimg, no EMA ramp-up, path length on), DiffAugment
+    # color,translation,cutout, no x-flip (--mirror defaults to off there); 400 kimg per finetune.
+    "paper-ps": dict(batch=16, mbstd_group=4, g_lr=0.002, d_lr=0.002, r1_gamma=10.0, pl_weight=2.0,
+                     ema_halflife_kimg=10.0, ema_rampup=None, ema_start_kimg=0.0, mirror=False,
+                     diffaug_policy="color,translation,cutout"),
+    # DiffAugment's published 100-shot runs (TensorFlow code): batch 16, lr 0.002, R1 gamma 10, no path length,
+    # EMA half-life 10 kimg with G_ema = G for the first 10 kimg, x-flip on; 300 kimg.
+    "diffaugment": dict(batch=16, mbstd_group=4, g_lr=0.002, d_lr=0.002, r1_gamma=10.0, pl_weight=0.0,
+                        ema_halflife_kimg=10.0, ema_rampup=None, ema_start_kimg=10.0, mirror=True,
+                        diffaug_policy="color,translation,cutout"),
 }
 
 
@@ -151,3 +180,16 @@ def get_preset(name: str, **overrides) -> TrainConfig:
 def preset_resolution(name: str, override: int | None = None) -> int:
     """The model resolution of a training preset, or ``override`` when given."""
     return override if override is not None else get_preset(name).resolution
+
+
+def profile_names() -> list[str]:
+    return list(PROFILES)
+
+
+def apply_profile(cfg: TrainConfig, name: str | None) -> TrainConfig:
+    """``cfg`` with the training fields of finetune profile ``name`` (None: unchanged)."""
+    if name is None:
+        return cfg
+    if name not in PROFILES:
+        raise ConfigError(f"unknown finetune profile {name!r} (known: {', '.join(PROFILES)})")
+    return cfg.replace(**PROFILES[name])
