@@ -68,17 +68,20 @@ def reference_for(path: Path, variant: str, single: bool) -> Path:
     return path
 
 
-def _label(grid, labels: list[str], rows: int, h: int, pad: int, width: int = 96):
-    """Prefix a white margin with one label per row (PIL's default bitmap font)."""
+def _label(grid, labels: list[str], rows: int, h: int, pad: int):
+    """Prefix a white margin with one label per row, its font scaled with the image height (readable at 512^2)."""
     import numpy as np
-    from PIL import Image, ImageDraw
+    from PIL import Image, ImageDraw, ImageFont
 
+    size = max(11, min(h // 8, 64))
+    font = ImageFont.load_default(size=size)
+    width = max(96, 8 + int(font.getlength(max(labels[:rows], key=len, default=""))) + 8)
     out = np.full((grid.shape[0], grid.shape[1] + width, 3), 255, dtype=np.uint8)
     out[:, width:] = grid
     im = Image.fromarray(out)
     draw = ImageDraw.Draw(im)
     for r, text in enumerate(labels[:rows]):
-        draw.text((4, pad + r * (h + pad) + h // 2 - 5), text, fill=(0, 0, 0))
+        draw.text((4, pad + r * (h + pad) + h // 2), text, fill=(0, 0, 0), font=font, anchor="lm")
     return np.asarray(im)
 
 

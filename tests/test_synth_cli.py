@@ -85,8 +85,13 @@ def test_preview_reference_rows_above_ours(tmp_path):
     out = tmp_path / "side.png"
     assert main(["preview", "--variant", "all", "--n", "2", "--reference", str(REF), "--out", str(out)]) == 0
     img = np.asarray(Image.open(out))
-    pad, label, s = 2, 96, 256
-    assert img.shape == (8 * (s + pad) + pad, label + 2 * (s + pad) + pad, 3)
+    pad, s = 2, 256
+    label = img.shape[1] - (2 * (s + pad) + pad)  # the label margin grows with the font, which scales with s
+    assert img.shape[0] == 8 * (s + pad) + pad and label >= 96
+    for r in range(8):  # every row has its label: dark text in the white margin, within the row's band
+        band = img[pad + r * (s + pad):(r + 1) * (s + pad), :label]
+        dark = band.min(axis=2) < 100
+        assert dark.sum() > 50 and dark.any(axis=1).sum() >= s // 16  # text at least 1/16 of the image tall
     from primps.pipeline.reference import load_reference
 
     ref, _ = load_reference(REF / "primitives-s-A.tar", (s, s))
@@ -107,7 +112,8 @@ def test_preview_reference_resized_by_the_rule(tmp_path, capsys):
                  str(REF / "primitives-A.tar"), "--out", str(out)]) == 0
     img = np.asarray(Image.open(out))
     ref = lookrule.area_downsize(load_reference(REF / "primitives-A.tar", (256, 256))[0][:2], 64)
-    pad, label = 2, 96
+    pad = 2
+    label = img.shape[1] - (2 * (64 + pad) + pad)
     assert np.array_equal(img[pad:pad + 64, label + pad:label + pad + 64], ref[0])
     bad = tmp_path / "y.png"
     assert main(["preview", "--variant", "primitives", "--resolution", "64x32", "--reference",
