@@ -124,6 +124,7 @@ def _residual_ratio(a, b, s, dc_fraction):
     return math.sqrt(lost / kept) if kept > 0 else 0.0
 
 
+@lru_cache(maxsize=64)
 def max_of_normals(n: float) -> float:
     """Approximate expected maximum of n independent standard normal values (Blom's formula)."""
     from scipy.special import ndtri

@@ -38,9 +38,16 @@ def uniform_int(rng: np.random.Generator, lo, hi, size=None) -> np.ndarray:
     """U{lo..hi - 1} (lo where the range is empty) as floor(lo + u * (hi - lo)) from ``rng.random``: one double
     per value whatever the range, so a resolution change never shifts the rest of the sample's stream (numpy's
     ``integers`` draws nothing for an empty range)."""
+    return scale_int(rng.random(size), lo, hi)
+
+
+def scale_int(u, lo, hi):
+    """floor(lo + u * max(hi - lo, 1)) in float64: ``uniform_int`` for doubles ``u`` already drawn. Several
+    consecutive ``rng.random`` calls equal one call for all their values (the stream is sequential), so a sample's
+    uniforms are drawn in one call and split, with the same values as one call per quantity."""
     lo = np.asarray(lo, dtype=np.float64)
     span = np.maximum(np.asarray(hi, dtype=np.float64) - lo, 1.0)
-    return np.floor(lo + rng.random(size) * span)
+    return np.floor(lo + u * span)
 
 
 def frame(cfg: SynthConfig) -> tuple[float, int, int]:
@@ -79,22 +86,24 @@ def _shape_params(cfg: SynthConfig, rng: np.random.Generator) -> tuple[np.ndarra
     kinds = np.searchsorted(cdf, rng.random(n), side="right").clip(0, 3).astype(np.int64)
     colors = rng.integers(0, cfg.color_max + 1, size=(n, 3), dtype=np.uint8)
     m = size_bounds(cfg)
-    if cfg.size_policy == "fix":
+    # One call for the 12 uniforms per particle, in the documented order: sizes [N, 3], centres [N, 2],
+    # endpoints [N, 4], corners [N, 2], angles [N].
+    uu = rng.random(12 * n)
+    if cfg.size_policy == "fix":  # the same stream as the other policies
         sizes = np.repeat((m - 1)[:, None], 3, axis=1).astype(np.float64)
-        rng.random((n, 3))  # the same stream as the other policies
     else:
-        sizes = uniform_int(rng, 1, m[:, None], (n, 3))  # size a, size b, line thickness
-    centre = uniform_int(rng, 0, [w, h], (n, 2))
+        sizes = scale_int(uu[:3 * n].reshape(n, 3), 1, m[:, None])  # size a, size b, line thickness
+    centre = scale_int(uu[3 * n:5 * n].reshape(n, 2), 0, [w, h])
     if cfg.particle_bounds == "official":
         bw = bh = round(255 / u)  # 0..254 image pixels, whatever the size
     elif cfg.particle_bounds == "scaled":
         bw, bh = (255 * w) // 256, (255 * h) // 256
     else:
         bw, bh = w, h
-    ends = uniform_int(rng, 0, [bw, bw, bh, bh], (n, 4))
+    ends = scale_int(uu[5 * n:9 * n].reshape(n, 4), 0, [bw, bw, bh, bh])
     corner_hi = np.array([bw, bh])[None, :] - m[:, None]
-    corners = uniform_int(rng, 0, corner_hi, (n, 2))
-    angles = uniform_int(rng, 0, 180, n) * (np.pi / 180.0)
+    corners = scale_int(uu[9 * n:11 * n].reshape(n, 2), 0, corner_hi)
+    angles = scale_int(uu[11 * n:], 0, 180) * (np.pi / 180.0)
 
     params = np.zeros((n, raster.N_PARAMS), dtype=np.float64)
     # circles and ellipses: integer centre, pixel (i, j) sampled at (j + 0.5, i + 0.5)
@@ -188,17 +197,19 @@ def _salient_params(cfg: SynthConfig, rng: np.random.Generator) -> tuple[int, np
     side = min(cfg.height, cfg.width)
     kind_name = cfg.salient_kinds[int(uniform_int(rng, 0, len(cfg.salient_kinds)))]
     color = rng.integers(0, cfg.color_max + 1, size=3, dtype=np.uint8)
+    # One call for the 9 uniforms that follow, in order: cx, cy, radii [2], extents [2], x1, y1, angle.
+    uu = rng.random(9)
 
-    def span(lo: int, hi: int, size=None):  # U{lo..hi - 1}, or lo when the range is empty
-        return uniform_int(rng, lo, hi, size)
+    def span(k: int, lo: int, hi: int, size=None):  # U{lo..hi - 1} (lo when the range is empty) from uu[k:k+size]
+        return scale_int(uu[k] if size is None else uu[k:k + size], lo, hi)
 
     jx, jy = math.floor(cfg.salient_jitter * w), math.floor(cfg.salient_jitter * h)
-    cx, cy = span(w // 2 - jx, w // 2 + jx), span(h // 2 - jy, h // 2 + jy)
+    cx, cy = span(0, w // 2 - jx, w // 2 + jx), span(1, h // 2 - jy, h // 2 + jy)
     ref = REF_SIDE
-    radii = span(math.floor(cfg.salient_size_min * ref), math.floor(cfg.salient_size_max * ref), 2)
-    extents = span(math.floor(cfg.salient_rect_min * ref), math.floor(cfg.salient_rect_max * ref), 2)
-    x1, y1 = span(w // 8, w // 2), span(h // 8, h // 2)
-    angle = float(span(0, 180)) * math.pi / 180.0
+    radii = span(2, math.floor(cfg.salient_size_min * ref), math.floor(cfg.salient_size_max * ref), 2)
+    extents = span(4, math.floor(cfg.salient_rect_min * ref), math.floor(cfg.salient_rect_max * ref), 2)
+    x1, y1 = span(6, w // 8, w // 2), span(7, h // 8, h // 2)
+    angle = float(span(8, 0, 180)) * math.pi / 180.0
     g = cfg.ellipse_growth
     if kind_name == "circle":
         p = [cx + 0.5, cy + 0.5, radii[0], radii[0], 0.0, 1.0]
