@@ -24,6 +24,15 @@ LARGE_COMPARISON_SIDE = 128
 FILTER_NAME = "area: the mean of the covered pixels, rounded"
 
 
+def non_square_warning(height: int, width: int, command: str) -> str | None:
+    """One warning line for a non-square size, whose centred square crop is not yet the paper's look (README,
+    "Non-square"; benchmarks/bench_nonsquare.py); None for a square one."""
+    if height == width:
+        return None
+    return (f"primps {command}: warning: {height}x{width} is not square; only square images are the paper's look "
+            f"(the centred {min(height, width)}^2 crop is sparser and flatter: README, Non-square)")
+
+
 def comparison_side(side: int) -> int:
     """The side at which images of side S are compared with the official 256^2 images."""
     if side > REFERENCE_SIDE:

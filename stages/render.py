@@ -11,6 +11,7 @@ import os
 import sys
 
 from primps.pipeline.config import SYNTH_PRESETS
+from primps.pipeline.lookrule import non_square_warning
 from primps.pipeline.render import DEFAULT_MIN_SHARDS, make_spec, render_dataset, too_few_shards
 from primps.pipeline.shards import DEFAULT_SHARD_SIZE
 from primps.stages import checks
@@ -70,9 +71,10 @@ def run(args: argparse.Namespace) -> int:
                      quality=args.quality, root=args.root, manifest_dir=args.manifest_dir,
                      dataset_name=args.dataset_name, resolution=args.resolution, variant=args.variant,
                      preset=args.synth_preset)
-    warning = too_few_shards(spec.n_shards, spec.n_images, args.min_shards)
-    if warning:
-        print(warning, file=sys.stderr)
+    for warning in (too_few_shards(spec.n_shards, spec.n_images, args.min_shards),
+                    non_square_warning(spec.config.height, spec.config.width, "render")):
+        if warning:
+            print(warning, file=sys.stderr)
     path = render_dataset(spec, scheduler=args.scheduler, workers=args.workers, progress=not args.no_progress)
     print(path)
     return 0

@@ -243,3 +243,15 @@ def test_fixed_dataset_name_rerender_with_other_params_replaces_shards(tmp_path)
     assert sorted(p.name for p in (tmp_path / "data" / "fixed").glob("shard-*.tar")) == \
         ["shard-000000.tar", "shard-000001.tar"]
     assert primps("verify", tmp_path / "data" / "fixed", cwd=tmp_path).returncode == 0
+
+
+def test_non_square_render_warns_in_one_line(tmp_path):
+    """Only square images are the paper's look (README, Non-square): a non-square render says so, once."""
+    from primps.pipeline.lookrule import non_square_warning
+
+    assert non_square_warning(64, 64, "render") is None
+    r = primps("render", "--resolution", "16x24", "-n", 2, "--root", "d", "--manifest-dir", "m", "--workers", 0,
+               "--min-shards", 0, "--no-progress", cwd=tmp_path, timeout=300)
+    assert r.returncode == 0, r.stderr
+    warnings = [line for line in r.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "16x24 is not square" in warnings[0], r.stderr
