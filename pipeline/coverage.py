@@ -21,7 +21,7 @@ import math
 import numpy as np
 from numba import njit
 
-from primps.pipeline.raster import _row_range, _row_span
+from primps.pipeline.raster import _row_range, _row_span, fill  # fill: the one canvas fill, any dtype
 
 
 @njit(cache=True, nogil=True)
@@ -117,15 +117,6 @@ def blend_field(field, canvas, ch, mn, mx, mask):
                 v = np.float32(255.0) * ((field[i, j] - mn) / rng) - np.float32(0.5) if rng > 0 else np.float32(0.0)
                 v = max(v, np.float32(0.0))
                 canvas[i, j, ch] += a * (v - canvas[i, j, ch])
-
-
-@njit(cache=True, nogil=True)
-def fill(canvas, r, g, b):
-    for i in range(canvas.shape[0]):
-        for j in range(canvas.shape[1]):
-            canvas[i, j, 0] = r
-            canvas[i, j, 1] = g
-            canvas[i, j, 2] = b
 
 
 @njit(cache=True, nogil=True)

@@ -182,7 +182,7 @@ def _fill_spectrum(raw32, a, b, fy, fx, mag, phasor, w, out):
             out[i, edge] *= sq2
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")  # as _fill_spectrum
 def _fill_spectrum_gains(raw32, a, b, fy, fx, gy, gx, mag, phasor, w, out):
     """_fill_spectrum with every coefficient also multiplied by gy_i * gx_j (axis_gains)."""
     h, wh = out.shape
