@@ -25,12 +25,12 @@ FILTER_NAME = "area: the mean of the covered pixels, rounded"
 
 
 def non_square_warning(height: int, width: int, command: str) -> str | None:
-    """One warning line for a non-square size, whose centred square crop is not yet the paper's look (README,
-    "Non-square"; benchmarks/bench_nonsquare.py); None for a square one."""
+    """One warning line for a non-square size, whose centred square crop is not yet the paper's look for every
+    variant (README, "Non-square images"; benchmarks/bench_nonsquare.py); None for a square one."""
     if height == width:
         return None
-    return (f"primps {command}: warning: {height}x{width} is not square; only square images are the paper's look "
-            f"(the centred {min(height, width)}^2 crop is sparser and flatter: README, Non-square)")
+    return (f"primps {command}: warning: {height}x{width} is not square; its centred {min(height, width)}^2 crop "
+            f"is near the paper's look only for primitives, and off for the pink noise (README, Non-square images)")
 
 
 def comparison_side(side: int) -> int:

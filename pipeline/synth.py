@@ -6,7 +6,8 @@ on batch, order, process or worker count. Draw order within a sample (fixed, doc
 1. pink-noise channels, when the variant uses them (``pinknoise``: 3; ``primitives-ps``: 6 = background and salient
    texture, all drawn up front, see pipeline.pinknoise.PinkNoise), else the flat background colour (3 integers);
 2. the N particles: kinds [N], colours [N, 3], sizes [N, 3], centres [N, 2], line endpoints [N, 4], rectangle
-   corners [N, 2], ellipse angles [N] (everything for every particle, whatever its kind);
+   corners [N, 2], ellipse angles [N] (everything for every particle, whatever its kind); in a non-square image
+   N = ``particle_count`` and then the offsets along the long side [N];
 3. the salient shape (variants ``-s`` and ``-ps``): kind, colour [3], centre, radii [2], rectangle extents [2],
    rectangle corner, angle.
 
@@ -64,10 +65,27 @@ def coverage_rows(cfg: SynthConfig) -> int:
     return 0 if side >= REF_SIDE else -(-REF_SIDE // side)
 
 
-def size_bounds(cfg: SynthConfig) -> np.ndarray:
-    """The exclusive size bound m_n of every particle n = 0..N-1, in reference pixels (sizes are U{1..m_n - 1};
-    see SynthConfig)."""
-    n = cfg.n_shapes
+#: Particle density of a non-square strip relative to a square image's mean density. A square image shows more
+#: background than a uniform strip of the same mean density (fewer particles cover its borders, and the visible
+#: background is the mean of exp(-density)), so the strip is made sparser; calibrated on set A: the centred 64^2
+#: crop of 64x128 / 128x64 `primitives` images has every |z| <= 2.1 at 0.93 (1.0: flat_fraction z -4.9, grey -6.2;
+#: 0.8: +14, +11; BENCHMARKS.md, non-square).
+STRIP_DENSITY = 0.93
+
+
+def particle_count(cfg: SynthConfig) -> int:
+    """The number of particles: N for a square image. A non-square image is drawn as a strip of overlapping square
+    images: every particle is placed as in a square image at a uniform offset U{-255..L - 1} along the long side
+    (L reference pixels), so every point of the strip is equally covered, and there are
+    STRIP_DENSITY * N * (L + 255) / 256 of them (rounded)."""
+    _, h, w = frame(cfg)
+    return cfg.n_shapes if h == w else round(STRIP_DENSITY * cfg.n_shapes * (max(h, w) + REF_SIDE - 1) / REF_SIDE)
+
+
+def size_bounds(cfg: SynthConfig, n: int | None = None) -> np.ndarray:
+    """The exclusive size bound m_n of every particle n = 0..N-1 (N = ``particle_count``), in reference pixels
+    (sizes are U{1..m_n - 1}; see SynthConfig)."""
+    n = particle_count(cfg) if n is None else n
     side = REF_SIDE
     if cfg.size_policy == "fix":
         return np.full(n, max(1, round(cfg.fix_fraction * side)) + 1, dtype=np.int64)
@@ -79,31 +97,35 @@ def size_bounds(cfg: SynthConfig) -> np.ndarray:
 
 def _shape_params(cfg: SynthConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Kinds, raster parameters and colours of the N particles (SPEC.md section 3, with the quirk switches)."""
-    n = cfg.n_shapes
+    n = particle_count(cfg)
     u, h, w = frame(cfg)
     weights = np.array([cfg.weight_line, cfg.weight_circle, cfg.weight_ellipse, cfg.weight_rectangle])
     cdf = np.cumsum(weights / weights.sum())
     kinds = np.searchsorted(cdf, rng.random(n), side="right").clip(0, 3).astype(np.int64)
     colors = rng.integers(0, cfg.color_max + 1, size=(n, 3), dtype=np.uint8)
-    m = size_bounds(cfg)
+    m = size_bounds(cfg, n)
     # One call for the 12 uniforms per particle, in the documented order: sizes [N, 3], centres [N, 2],
-    # endpoints [N, 4], corners [N, 2], angles [N].
-    uu = rng.random(12 * n)
+    # endpoints [N, 4], corners [N, 2], angles [N]; then, in a non-square image, offsets along the long side [N].
+    square = h == w
+    uu = rng.random((12 if square else 13) * n)
+    if not square:  # place every particle as in a square image, then shift it along the long side (particle_count)
+        shift = scale_int(uu[12 * n:], 1 - REF_SIDE, max(h, w))
+        wide, h, w = w > h, REF_SIDE, REF_SIDE
     if cfg.size_policy == "fix":  # the same stream as the other policies
         sizes = np.repeat((m - 1)[:, None], 3, axis=1).astype(np.float64)
     else:
         sizes = scale_int(uu[:3 * n].reshape(n, 3), 1, m[:, None])  # size a, size b, line thickness
     centre = scale_int(uu[3 * n:5 * n].reshape(n, 2), 0, [w, h])
-    if cfg.particle_bounds == "official":
-        bw = bh = round(255 / u)  # 0..254 image pixels, whatever the size
-    elif cfg.particle_bounds == "scaled":
-        bw, bh = (255 * w) // 256, (255 * h) // 256
-    else:
-        bw, bh = w, h
+    bw, bh = _bounds(cfg, u, w, h)
     ends = scale_int(uu[5 * n:9 * n].reshape(n, 4), 0, [bw, bw, bh, bh])
     corner_hi = np.array([bw, bh])[None, :] - m[:, None]
     corners = scale_int(uu[9 * n:11 * n].reshape(n, 2), 0, corner_hi)
-    angles = scale_int(uu[11 * n:], 0, 180) * (np.pi / 180.0)
+    angles = scale_int(uu[11 * n:12 * n], 0, 180) * (np.pi / 180.0)
+    if not square:
+        a = 0 if wide else 1
+        centre[:, a] += shift
+        ends[:, 2 * a:2 * a + 2] += shift[:, None]
+        corners[:, a] += shift
 
     params = np.zeros((n, raster.N_PARAMS), dtype=np.float64)
     # circles and ellipses: integer centre, pixel (i, j) sampled at (j + 0.5, i + 0.5)
@@ -148,6 +170,15 @@ def _shape_params(cfg: SynthConfig, rng: np.random.Generator) -> tuple[np.ndarra
     if _scaled(cfg):
         kinds, params = _to_image(kinds, params, u, REF_SIDE % min(cfg.height, cfg.width) == 0)
     return kinds, params, colors
+
+
+def _bounds(cfg: SynthConfig, u: float, w: int, h: int) -> tuple[int, int]:
+    """Exclusive bounds of line endpoints and particle-rectangle corners on a w x h (reference pixel) frame."""
+    if cfg.particle_bounds == "official":
+        return round(255 / u), round(255 / u)  # 0..254 image pixels, whatever the size
+    if cfg.particle_bounds == "scaled":
+        return (255 * w) // 256, (255 * h) // 256
+    return w, h
 
 
 def _scaled(cfg: SynthConfig) -> bool:
@@ -203,12 +234,14 @@ def _salient_params(cfg: SynthConfig, rng: np.random.Generator) -> tuple[int, np
     def span(k: int, lo: int, hi: int, size=None):  # U{lo..hi - 1} (lo when the range is empty) from uu[k:k+size]
         return scale_int(uu[k] if size is None else uu[k:k + size], lo, hi)
 
-    jx, jy = math.floor(cfg.salient_jitter * w), math.floor(cfg.salient_jitter * h)
+    sq = min(w, h)  # the salient shape sits in the centred square, as in a square image
+    jx = jy = math.floor(cfg.salient_jitter * sq)
     cx, cy = span(0, w // 2 - jx, w // 2 + jx), span(1, h // 2 - jy, h // 2 + jy)
     ref = REF_SIDE
     radii = span(2, math.floor(cfg.salient_size_min * ref), math.floor(cfg.salient_size_max * ref), 2)
     extents = span(4, math.floor(cfg.salient_rect_min * ref), math.floor(cfg.salient_rect_max * ref), 2)
-    x1, y1 = span(6, w // 8, w // 2), span(7, h // 8, h // 2)
+    x1 = (w - sq) // 2 + span(6, sq // 8, sq // 2)
+    y1 = (h - sq) // 2 + span(7, sq // 8, sq // 2)
     angle = float(span(8, 0, 180)) * math.pi / 180.0
     g = cfg.ellipse_growth
     if kind_name == "circle":

@@ -13,7 +13,16 @@ import pytest
 from primps.pipeline import raster
 from primps.pipeline.config import VARIANTS, SynthConfig, resolve_synth_config
 from primps.pipeline.pinknoise import _MAG, _PHASOR, PinkNoise, radial_power_spectrum
-from primps.pipeline.synth import _shape_params, render_batch, render_one, render_with_mask, sample_rng, size_bounds
+from primps.pipeline.synth import (
+    STRIP_DENSITY,
+    _shape_params,
+    particle_count,
+    render_batch,
+    render_one,
+    render_with_mask,
+    sample_rng,
+    size_bounds,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = SynthConfig(height=64, width=64)
@@ -219,13 +228,15 @@ def test_more_shapes_more_colours():
 def test_size_policies():
     assert size_bounds(SynthConfig()).tolist()[::50] == [53, 28]  # SPEC 3: 53 at n = 0, 28 at n = 50, 3 at 99
     assert size_bounds(SynthConfig())[-1] == 3
-    cfg = SynthConfig(n_shapes=400, height=512, width=256, weight_line=0, weight_rectangle=0)  # S = 256
+    cfg = SynthConfig(n_shapes=400, height=256, width=256, weight_line=0, weight_rectangle=0)  # S = 256
     circ = lambda k, p: p[k == raster.CIRCLE, 2]  # noqa: E731 - a circle's radius is its size
     k, p, _ = _shape_params(cfg, sample_rng(0, 0))
     m = size_bounds(cfg)
     assert np.all(p[k == raster.CIRCLE, 2] <= m[k == raster.CIRCLE] - 1) and circ(k, p).min() >= 1
-    assert m.max() == 53 and p[:, 2].max() <= 52
-    assert np.array_equal(m, size_bounds(cfg.replace(height=200, width=100)))  # in reference pixels at every S
+    assert m.max() == 53 and p[:, 2].max() <= 52 + cfg.ellipse_growth
+    assert np.array_equal(m, size_bounds(cfg.replace(height=100, width=100)))  # in reference pixels at every S
+    wide = cfg.replace(height=100, width=200)  # a strip of squares: more particles, the same bounds stretched
+    assert particle_count(wide) == round(STRIP_DENSITY * 400 * (512 + 255) / 256) and size_bounds(wide).max() == 53
     assert p[:100, 2].mean() > 2.5 * p[-100:, 2].mean()  # later shapes are smaller
     k, p, _ = _shape_params(cfg.replace(size_policy="rand"), sample_rng(0, 0))
     assert circ(k, p).max() <= 52
