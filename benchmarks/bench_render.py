@@ -1,7 +1,7 @@
 """Render speed as a user sees it: `primps render` runs timed side by side in one go, printed as one JSON object.
 
 Usage: python benchmarks/bench_render.py [--resolution 256] [--sizes 2000 10000] [--shard-size 1000] [--variant V]
-                                         [--repeats 3] [--codecs]
+                                         [--repeats 3] [--rounds 3] [--codecs]
 
 Every render is a separate `primps render ... --no-progress` process (fresh output folder), timed for wall clock and
 for the user and system CPU time of its whole process tree (Dask workers included); each process's peak RSS is read
@@ -13,7 +13,8 @@ from /proc while it runs. Figures:
   steady per-image time (start-up separated out), the intercept the fixed cost;
 - ``startup``: `primps render -n 1 --workers 0` wall (median of --repeats), and ``worker_ready``: a fresh one-worker
   local cluster until its worker has returned one rendered 1-image shard (process spawn, imports, JIT cache);
-- ``scaling_2_vs_inline`` (img/s at the largest size, both including start-up), ``sys_share`` (system / user CPU
+- ``scaling_2_vs_inline`` (img/s at the largest size, both including start-up; with --rounds, the median of the
+  rounds' ratios, each from runs minutes apart), ``sys_share`` (system / user CPU
   time of each run) and the extrapolated minutes for 1,000,000 images (intercept + slope x 1e6; ``_cpu_bound``:
   the CPU time per image spread over the processes, i.e. the time with the cores to itself on a shared machine).
 - ``--codecs``: lossless encoders compared on the same images (imagecodecs PNG filters and levels, Pillow, PPM).
@@ -109,6 +110,12 @@ def render_run(n: int, workers: int, a, tmp: str) -> dict:
     r.update(n_images=n, workers=workers, img_per_s=round(n / r["wall_s"], 1),
              sys_share=round(r["sys_s"] / max(r["user_s"], 1e-9), 3))
     return r
+
+
+def _median_run(runs: list[dict], n: int) -> dict:
+    """The run of median wall time among those of ``n`` images (the lower middle one for an even count)."""
+    same = sorted((r for r in runs if r["n_images"] == n), key=lambda r: r["wall_s"])
+    return same[(len(same) - 1) // 2]
 
 
 def slope(runs: list[dict], procs: int) -> dict:
@@ -217,6 +224,9 @@ def main() -> None:
     ap.add_argument("--shard-size", type=int, default=1000)
     ap.add_argument("--variant", default="primitives-ps")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="rounds of the interleaved size runs; slopes from the median run of each, scaling the median "
+                         "of the rounds' ratios")
     ap.add_argument("--parts-n", type=int, default=200)
     ap.add_argument("--codecs", action="store_true", help="also compare lossless encoders")
     a = ap.parse_args()
@@ -235,16 +245,22 @@ def main() -> None:
         res["startup_n1_inline_s"] = {"median": round(statistics.median(starts), 2), "all": starts}
         res["worker_ready"] = worker_ready(cfg, tmp)
         runs: dict[str, list[dict]] = {"inline": [], "workers2": []}
-        for n in a.sizes:  # interleaved: each size inline, then with two workers
-            runs["inline"].append(render_run(n, 0, a, tmp))
-            runs["workers2"].append(render_run(n, 2, a, tmp))
+        ratios = []
+        for _ in range(a.rounds):  # interleaved: each size inline, then with two workers; then the next round
+            for n in a.sizes:
+                runs["inline"].append(render_run(n, 0, a, tmp))
+                runs["workers2"].append(render_run(n, 2, a, tmp))
+            ratios.append(round(runs["workers2"][-1]["img_per_s"] / runs["inline"][-1]["img_per_s"], 3))
         res["runs"] = runs
-        res["slope"] = {k: slope(v, 1 if k == "inline" else 2) for k, v in runs.items()}
-        big_inline, big_two = runs["inline"][-1], runs["workers2"][-1]
-        res["scaling_2_vs_inline"] = round(big_two["img_per_s"] / big_inline["img_per_s"], 3)
+        typical = {k: [_median_run(v, n) for n in a.sizes] for k, v in runs.items()}
+        res["slope"] = {k: slope(v, 1 if k == "inline" else 2) for k, v in typical.items()}
+        # The ratio of each round's two largest runs (minutes apart), then the median over rounds: a shared
+        # machine's speed drifts between rounds more than within one.
+        res["scaling_2_vs_inline"] = statistics.median(ratios)
+        res["scaling_2_vs_inline_rounds"] = ratios
         res["scaling_2_vs_inline_slope"] = round(res["slope"]["workers2"]["img_per_s"]
                                                  / res["slope"]["inline"]["img_per_s"], 3)
-        res["sys_share_workers2"] = big_two["sys_share"]
+        res["sys_share_workers2"] = typical["workers2"][-1]["sys_share"]
         if a.codecs:
             res["codecs"] = codec_compare(cfg)
     finally:

@@ -84,44 +84,72 @@ def _residual_ratio(a, b, s, dc_fraction):
     """sqrt(var lost / var kept) when the official 256^2 field with exponents (a, b) is area-downsized to S < 256
     (DC excluded): the kept part is the in-band spectrum times the filter's |H|^2; the lost part is the rest of
     the in-band power (exact sum) and everything above S's Nyquist frequency (midpoint sum on cells of R x R
-    frequencies, where the weight is smooth)."""
+    frequencies, where the weight is smooth). Every term depends on |k| only, so each sum runs over k >= 0 with
+    the multiplicity of +-k (4x fewer terms)."""
     r = REF_SIDE / s
     unit = UNIT_CYCLES / REF_SIDE
     half = s // 2
-    n_in = 2 * half
-    py = np.empty(n_in)
-    px = np.empty(n_in)
-    hh = np.empty(n_in)
-    for t in range(n_in):
-        k = t - half
-        f = dc_fraction * unit if k == 0 else abs(k) * unit
-        py[t] = f ** a
-        px[t] = f ** b
-        hh[t] = 1.0 if k == 0 else (math.sin(math.pi * k / s) / (r * math.sin(math.pi * k / REF_SIDE))) ** 2
+    # in band: k = -half .. half - 1, i.e. |k| = 0 (once), 1 .. half - 1 (twice), half (once: only -half)
+    py = np.empty(half + 1)
+    px = np.empty(half + 1)
+    hh = np.empty(half + 1)
+    mu = np.empty(half + 1)
+    for k in range(half + 1):
+        f = dc_fraction * unit if k == 0 else k * unit
+        py[k] = f ** a
+        px[k] = f ** b
+        hh[k] = 1.0 if k == 0 else (math.sin(math.pi * k / s) / (r * math.sin(math.pi * k / REF_SIDE))) ** 2
+        mu[k] = 1.0 if k == 0 or k == half else 2.0
     kept, lost = 0.0, 0.0
-    for i in range(n_in):
-        for j in range(n_in):
-            if i == half and j == half:
+    for i in range(half + 1):
+        for j in range(half + 1):
+            if i == 0 and j == 0:
                 continue
             wt = 1.0 / (py[i] + px[j] + EPS)
+            w2 = wt * wt * mu[i] * mu[j]
             g = hh[i] * hh[j]
-            kept += wt * wt * g
-            lost += wt * wt * (1.0 - g)
-    qy = np.empty(s)
-    qx = np.empty(s)
-    inside = np.empty(s, dtype=np.bool_)
-    for t in range(s):
+            kept += w2 * g
+            lost += w2 * (1.0 - g)
+    # above: cell centres k_t = -128 + (t + 0.5) R, t = 0 .. S - 1, symmetric (t <-> S - 1 - t gives -k)
+    # (the band's edge is asymmetric: -half is inside, +half is not, so count the inside signs of each pair)
+    m = (s + 1) // 2
+    qy = np.empty(m)
+    qx = np.empty(m)
+    mq = np.empty(m)
+    nin = np.empty(m)
+    for t in range(m):
         k = -REF_SIDE / 2 + (t + 0.5) * r
         qy[t] = (abs(k) * unit) ** a
         qx[t] = (abs(k) * unit) ** b
-        inside[t] = -half <= k < half
-    for i in range(s):
-        for j in range(s):
-            if inside[i] and inside[j]:
+        neg = 1.0 if -half <= k < half else 0.0
+        pos = 1.0 if -half <= -k < half else 0.0
+        if 2 * t + 1 == s:  # k = 0, its own mirror
+            mq[t], nin[t] = 1.0, neg
+        else:
+            mq[t], nin[t] = 2.0, neg + pos
+    for i in range(m):
+        for j in range(m):
+            c = mq[i] * mq[j] - nin[i] * nin[j]  # sign pairs not both inside the band
+            if c == 0.0:
                 continue
             wt = 1.0 / (qy[i] + qx[j] + EPS)
-            lost += wt * wt * r * r
+            lost += wt * wt * r * r * c
     return math.sqrt(lost / kept) if kept > 0 else 0.0
+
+
+@njit(cache=True, nogil=True)
+def field_std(field):
+    """Standard deviation of a 2-D field (population, float64 accumulation, two passes)."""
+    n = field.size
+    acc = 0.0
+    for v in field.flat:
+        acc += v
+    mean = acc / n
+    acc = 0.0
+    for v in field.flat:
+        d = v - mean
+        acc += d * d
+    return math.sqrt(acc / n)
 
 
 @lru_cache(maxsize=64)
@@ -253,7 +281,7 @@ class PinkNoise:
         if self.unit != "image" or s >= REF_SIDE:
             return 0.0
         rho = _residual_ratio(float(self.ab[c, 0]), float(self.ab[c, 1]), s, self.dc_fraction)
-        return RANGE_MARGIN_FACTOR * rho * float(field.std()) * max_of_normals((REF_SIDE / s) ** 2)
+        return RANGE_MARGIN_FACTOR * rho * field_std(field) * max_of_normals((REF_SIDE / s) ** 2)
 
     def field(self, c: int) -> np.ndarray:
         """Channel c, float32 [h, w]."""
