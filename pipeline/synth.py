@@ -21,10 +21,12 @@ import math
 from collections.abc import Iterable, Sequence
 
 import numpy as np
+from numba import njit
 
 from primps.pipeline import coverage, raster
 from primps.pipeline.config import REF_SIDE, SALIENT_KINDS, SynthConfig
 from primps.pipeline.pinknoise import PinkNoise
+from primps.pipeline.raster import ELLIPSE, LINE, RECTANGLE, THIN_LINE
 
 _ALL = np.ones(3, dtype=np.uint8)
 _KIND_ORDER = ("line", "circle", "ellipse", "rectangle")
@@ -101,75 +103,108 @@ def _shape_params(cfg: SynthConfig, rng: np.random.Generator) -> tuple[np.ndarra
     u, h, w = frame(cfg)
     weights = np.array([cfg.weight_line, cfg.weight_circle, cfg.weight_ellipse, cfg.weight_rectangle])
     cdf = np.cumsum(weights / weights.sum())
-    kinds = np.searchsorted(cdf, rng.random(n), side="right").clip(0, 3).astype(np.int64)
+    r_kind = rng.random(n)
     colors = rng.integers(0, cfg.color_max + 1, size=(n, 3), dtype=np.uint8)
     m = size_bounds(cfg, n)
     # One call for the 12 uniforms per particle, in the documented order: sizes [N, 3], centres [N, 2],
-    # endpoints [N, 4], corners [N, 2], angles [N]; then, in a non-square image, offsets along the long side [N].
+    # endpoints [N, 4], corners [N, 2], angles [N]; then, in a non-square image, offsets along the long side [N]:
+    # every particle is placed as in a square image, then shifted along the long side (particle_count).
     square = h == w
     uu = rng.random((12 if square else 13) * n)
-    if not square:  # place every particle as in a square image, then shift it along the long side (particle_count)
-        shift = scale_int(uu[12 * n:], 1 - REF_SIDE, max(h, w))
-        wide, h, w = w > h, REF_SIDE, REF_SIDE
-    if cfg.size_policy == "fix":  # the same stream as the other policies
-        sizes = np.repeat((m - 1)[:, None], 3, axis=1).astype(np.float64)
-    else:
-        sizes = scale_int(uu[:3 * n].reshape(n, 3), 1, m[:, None])  # size a, size b, line thickness
-    centre = scale_int(uu[3 * n:5 * n].reshape(n, 2), 0, [w, h])
-    bw, bh = _bounds(cfg, u, w, h)
-    ends = scale_int(uu[5 * n:9 * n].reshape(n, 4), 0, [bw, bw, bh, bh])
-    corner_hi = np.array([bw, bh])[None, :] - m[:, None]
-    corners = scale_int(uu[9 * n:11 * n].reshape(n, 2), 0, corner_hi)
-    angles = scale_int(uu[11 * n:12 * n], 0, 180) * (np.pi / 180.0)
+    axis, long_side = (-1, 0) if square else ((0 if w > h else 1), max(h, w))
     if not square:
-        a = 0 if wide else 1
-        centre[:, a] += shift
-        ends[:, 2 * a:2 * a + 2] += shift[:, None]
-        corners[:, a] += shift
-
-    params = np.zeros((n, raster.N_PARAMS), dtype=np.float64)
-    # circles and ellipses: integer centre, pixel (i, j) sampled at (j + 0.5, i + 0.5)
-    params[:, 0] = centre[:, 0] + 0.5
-    params[:, 1] = centre[:, 1] + 0.5
-    g = cfg.ellipse_growth
-    ell = kinds == raster.ELLIPSE
-    params[:, 2] = np.where(ell, sizes[:, 0] + g, sizes[:, 0])
-    params[:, 3] = np.where(ell, sizes[:, 1] + g, sizes[:, 1])
-    params[:, 4] = np.where(ell, angles, 0.0)
-    # rectangles: corner (x1, y1), covering x1..x1 + a and y1..y1 + b inclusive
-    rect = kinds == raster.RECTANGLE
-    params[rect, 0] = corners[rect, 0] + 0.5 * sizes[rect, 0] + 0.5
-    params[rect, 1] = corners[rect, 1] + 0.5 * sizes[rect, 1] + 0.5
-    params[rect, 2] = 0.5 * sizes[rect, 0]
-    params[rect, 3] = 0.5 * sizes[rect, 1]
-    # lines: endpoints, then a one-pixel line (thickness 1) or a round-capped band of radius ceil(t/2) + 0.5
-    line = kinds == raster.LINE
-    if line.any():
-        x0, x1, y0, y1 = ends[line, 0], ends[line, 1], ends[line, 2], ends[line, 3]
-        if cfg.sorted_line_endpoints:
-            x0, x1 = np.minimum(x0, x1), np.maximum(x0, x1)
-            y0, y1 = np.minimum(y0, y1), np.maximum(y0, y1)
-        dx, dy = x1 - x0, y1 - y0
-        if cfg.line_length_decay:
-            length = np.hypot(dx, dy)
-            k = np.where(length > sizes[line, 0], sizes[line, 0] / np.maximum(length, 1e-12), 1.0)
-            dx, dy = np.rint(dx * k), np.rint(dy * k)
-            x1, y1 = x0 + dx, y0 + dy
-        t = sizes[line, 2]
-        thin = t <= 1
-        lp = np.empty((x0.size, raster.N_PARAMS), dtype=np.float64)
-        lp[:, 0] = np.where(thin, x0, 0.5 * (x0 + x1) + 0.5)
-        lp[:, 1] = np.where(thin, y0, 0.5 * (y0 + y1) + 0.5)
-        lp[:, 2] = np.where(thin, x1, 0.5 * np.hypot(dx, dy))
-        lp[:, 3] = np.where(thin, y1, 0.0)
-        lp[:, 4] = np.where(thin, 0.0, np.arctan2(dy, dx))
-        lp[:, 5] = 2.0 * (np.ceil(0.5 * t) + 0.5)
-        params[line] = lp
-        kinds = kinds.copy()
-        kinds[np.flatnonzero(line)[thin]] = raster.THIN_LINE
+        h = w = REF_SIDE
+    bw, bh = _bounds(cfg, u, w, h)
+    kinds, params = _particles(r_kind, cdf, uu, m, cfg.size_policy == "fix", w, h, bw, bh, axis, long_side,
+                               cfg.ellipse_growth, cfg.sorted_line_endpoints, cfg.line_length_decay)
+    band = kinds == raster.LINE  # a band's angle: numpy's arctan2 (its SIMD result differs from libm's in the
+    if band.any():               # last bit for ~7 % of angles, and the pixels are pinned): from (dx, dy) in p[3:5]
+        params[band, 4] = np.arctan2(params[band, 4], params[band, 3])
+        params[band, 3] = 0.0
     if _scaled(cfg):
         kinds, params = _to_image(kinds, params, u, REF_SIDE % min(cfg.height, cfg.width) == 0)
     return kinds, params, colors
+
+
+@njit(cache=True, nogil=True)
+def _particles(r_kind, cdf, uu, m, fix, w, h, bw, bh, axis, long_side, growth, sorted_ends, length_decay):
+    """The particles' kinds and raster parameters from their uniforms (see _shape_params), one particle at a time,
+    with the arithmetic of the vectorised version (U{lo..hi - 1} = floor(lo + u * max(hi - lo, 1)) as in
+    ``scale_int``). A band (thick line) leaves (dx, dy) in params[3:5] for its angle (numpy's arctan2)."""
+    n = r_kind.size
+    kinds = np.empty(n, dtype=np.int64)
+    params = np.zeros((n, 6), dtype=np.float64)
+    for i in range(n):
+        k = 0
+        for c in cdf:
+            if c <= r_kind[i]:
+                k += 1
+        k = min(k, 3)
+        mi = float(m[i])
+        if fix:
+            sa = sb = st = mi - 1.0
+        else:
+            span = max(mi - 1.0, 1.0)
+            sa = math.floor(1.0 + uu[3 * i] * span)
+            sb = math.floor(1.0 + uu[3 * i + 1] * span)
+            st = math.floor(1.0 + uu[3 * i + 2] * span)
+        cx = math.floor(uu[3 * n + 2 * i] * max(float(w), 1.0))
+        cy = math.floor(uu[3 * n + 2 * i + 1] * max(float(h), 1.0))
+        e = 5 * n + 4 * i
+        x0 = math.floor(uu[e] * max(float(bw), 1.0))
+        x1 = math.floor(uu[e + 1] * max(float(bw), 1.0))
+        y0 = math.floor(uu[e + 2] * max(float(bh), 1.0))
+        y1 = math.floor(uu[e + 3] * max(float(bh), 1.0))
+        rx = math.floor(uu[9 * n + 2 * i] * max(float(bw) - mi, 1.0))
+        ry = math.floor(uu[9 * n + 2 * i + 1] * max(float(bh) - mi, 1.0))
+        ang = math.floor(uu[11 * n + i] * 180.0) * (np.pi / 180.0)
+        if axis >= 0:
+            sh = math.floor((1.0 - REF_SIDE) + uu[12 * n + i] * max(long_side - (1.0 - REF_SIDE), 1.0))
+            if axis == 0:
+                cx += sh
+                x0 += sh
+                x1 += sh
+                rx += sh
+            else:
+                cy += sh
+                y0 += sh
+                y1 += sh
+                ry += sh
+        p = params[i]
+        if k == RECTANGLE:
+            p[0] = rx + 0.5 * sa + 0.5
+            p[1] = ry + 0.5 * sb + 0.5
+            p[2] = 0.5 * sa
+            p[3] = 0.5 * sb
+        elif k == LINE:
+            if sorted_ends:
+                x0, x1 = min(x0, x1), max(x0, x1)
+                y0, y1 = min(y0, y1), max(y0, y1)
+            dx, dy = x1 - x0, y1 - y0
+            if length_decay:
+                length = math.hypot(dx, dy)
+                f = sa / max(length, 1e-12) if length > sa else 1.0
+                dx, dy = np.rint(dx * f), np.rint(dy * f)
+                x1, y1 = x0 + dx, y0 + dy
+            if st <= 1:
+                k = THIN_LINE
+                p[0], p[1], p[2], p[3], p[4] = x0, y0, x1, y1, 0.0
+            else:
+                p[0] = 0.5 * (x0 + x1) + 0.5
+                p[1] = 0.5 * (y0 + y1) + 0.5
+                p[2] = 0.5 * math.hypot(dx, dy)  # libm's hypot, as numpy's
+                p[3] = dx
+                p[4] = dy
+            p[5] = 2.0 * (math.ceil(0.5 * st) + 0.5)
+        else:
+            p[0] = cx + 0.5
+            p[1] = cy + 0.5
+            ell = k == ELLIPSE
+            p[2] = sa + growth if ell else sa
+            p[3] = sb + growth if ell else sb
+            p[4] = ang if ell else 0.0
+        kinds[i] = k
+    return kinds, params
 
 
 def _bounds(cfg: SynthConfig, u: float, w: int, h: int) -> tuple[int, int]:
