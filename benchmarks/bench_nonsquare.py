@@ -13,8 +13,6 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
-
 from primps.pipeline import imagestats, lookrule
 from primps.pipeline.config import VARIANTS, SynthConfig, parse_resolution
 from primps.pipeline.reference import load_reference
@@ -34,8 +32,7 @@ def main() -> None:
         s = min(h, w)
         for v in VARIANTS:
             b = render_batch(SynthConfig(variant=v, height=h, width=w), 0, range(args.n))
-            y0, x0 = (h - s) // 2, (w - s) // 2
-            ours = lookrule.to_comparison(np.ascontiguousarray(b[:, y0:y0 + s, x0:x0 + s]), s)
+            ours = lookrule.to_comparison(b, s)  # the centred S x S crop, processed by the rule
             ref = lookrule.to_comparison(load_reference(args.reference / f"{v}-A.tar", (256, 256))[0], s)
             z = imagestats.z_scores(imagestats.set_stats(ours), imagestats.set_stats(ref))
             worst = sorted(z.items(), key=lambda kv: -abs(kv[1]))[:3]

@@ -295,13 +295,19 @@ def draw_shapes_blocks(canvas, kinds, params, colors, u, href, wref):
         c, s = math.cos(p[4]), math.sin(p[4])
         m0, m1 = _row_range(kind, p, c, s, href)
         for m in range(m0, m1):
-            xl, xh = _row_span(kind, p, c, s, m + 0.5)
-            a0, a1 = _col_range(xl, xh, wref)
-            if a0 < a1:
-                i0, i1 = _block(m, u, h)
-                j0 = _block(a0, u, w)[0]
-                j1 = _block(a1 - 1, u, w)[1]
-                _fill_block(canvas, i0, i1, j0, j1, r, g, b)
+            i0, i1, j0, j1 = _span_block(kind, p, c, s, m, u, h, w, wref)
+            _fill_block(canvas, i0, i1, j0, j1, r, g, b)
+
+
+@njit(cache=True, nogil=True)
+def _span_block(kind, p, c, s, m, u, h, w, wref):
+    """The image-pixel block (i0, i1, j0, j1) of reference row m's span of a shape (empty when the row misses it)."""
+    xl, xh = _row_span(kind, p, c, s, m + 0.5)
+    a0, a1 = _col_range(xl, xh, wref)
+    if a0 >= a1:
+        return 0, 0, 0, 0
+    i0, i1 = _block(m, u, h)
+    return i0, i1, _block(a0, u, w)[0], _block(a1 - 1, u, w)[1]
 
 
 @njit(cache=True, nogil=True)
@@ -311,12 +317,7 @@ def draw_mask_blocks(mask, kind, params, u, href, wref):
     c, s = math.cos(params[4]), math.sin(params[4])
     m0, m1 = _row_range(kind, params, c, s, href)
     for m in range(m0, m1):
-        xl, xh = _row_span(kind, params, c, s, m + 0.5)
-        a0, a1 = _col_range(xl, xh, wref)
-        if a0 < a1:
-            i0, i1 = _block(m, u, h)
-            j0 = _block(a0, u, w)[0]
-            j1 = _block(a1 - 1, u, w)[1]
-            for i in range(i0, i1):
-                for j in range(j0, j1):
-                    mask[i, j] = 1
+        i0, i1, j0, j1 = _span_block(kind, params, c, s, m, u, h, w, wref)
+        for i in range(i0, i1):
+            for j in range(j0, j1):
+                mask[i, j] = 1

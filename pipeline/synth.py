@@ -269,14 +269,13 @@ def _salient_params(cfg: SynthConfig, rng: np.random.Generator) -> tuple[int, np
     def span(k: int, lo: int, hi: int, size=None):  # U{lo..hi - 1} (lo when the range is empty) from uu[k:k+size]
         return scale_int(uu[k] if size is None else uu[k:k + size], lo, hi)
 
-    sq = min(w, h)  # the salient shape sits in the centred square, as in a square image
-    jx = jy = math.floor(cfg.salient_jitter * sq)
+    ref = REF_SIDE  # the short side in reference pixels: the salient shape sits in the centred square
+    jx = jy = math.floor(cfg.salient_jitter * ref)
     cx, cy = span(0, w // 2 - jx, w // 2 + jx), span(1, h // 2 - jy, h // 2 + jy)
-    ref = REF_SIDE
     radii = span(2, math.floor(cfg.salient_size_min * ref), math.floor(cfg.salient_size_max * ref), 2)
     extents = span(4, math.floor(cfg.salient_rect_min * ref), math.floor(cfg.salient_rect_max * ref), 2)
-    x1 = (w - sq) // 2 + span(6, sq // 8, sq // 2)
-    y1 = (h - sq) // 2 + span(7, sq // 8, sq // 2)
+    x1 = (w - ref) // 2 + span(6, ref // 8, ref // 2)
+    y1 = (h - ref) // 2 + span(7, ref // 8, ref // 2)
     angle = float(span(8, 0, 180)) * math.pi / 180.0
     g = cfg.ellipse_growth
     if kind_name == "circle":
